@@ -1,0 +1,70 @@
+# polyetl: a reference ETL monorepo — Airflow orchestrates, Kubernetes runs, each step is a
+# container in the language that suits it (Python, Rust, Elixir).
+#
+# Common uses:
+#   make setup      install what is missing (Debian packages, Python envs), start Docker
+#   make images     build the three task images (tag: git sha, never latest)
+#   make test       everything that runs here: lint, unit tests, images, contract, integration
+#
+# Real work lives in hack/; each target is one line calling a script.
+
+SHELL := /usr/bin/env bash
+.DEFAULT_GOAL := help
+
+##@ Getting started
+
+help: ## Show this table of contents
+	@awk 'BEGIN {FS = ":.*##"} /^[a-zA-Z0-9_-]+:.*##/ {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2} /^##@/ {printf "\n\033[1m%s\033[0m\n", substr($$0, 5)}' $(MAKEFILE_LIST)
+
+setup: ## Install what is missing and start the Docker engine
+	hack/setup.sh
+
+##@ Build
+
+images: ## Build the task images (base images built locally when none can be pulled)
+	hack/images.sh build
+
+base-images: ## Only make sure the base images exist (pull, or build from Debian packages)
+	hack/base-images.sh
+
+##@ Test
+
+test: lint test-python test-rust test-elixir images test-contract test-integration ## Lint + every test level that runs here
+
+test-python: ## Python task unit tests (tasks/python)
+	hack/test.sh python
+
+test-rust: ## Rust task tests (tasks/rust), incl. tests running the real binary
+	hack/test.sh rust
+
+test-elixir: ## Elixir task tests (tasks/elixir), incl. tests running the real release
+	hack/test.sh elixir
+
+test-contract: ## Every task image honours docs/task-contract.md (after `make images`)
+	hack/test.sh contract
+
+test-integration: ## Tests against real services (starts and stops the S3 server)
+	hack/test.sh integration
+
+lint: ## Format + lint gates of every language, warnings as errors
+	hack/lint.sh all
+
+lint-python: ## ruff + mypy
+	hack/lint.sh python
+
+lint-rust: ## cargo fmt --check + clippy -D warnings
+	hack/lint.sh rust
+
+lint-elixir: ## mix format --check-formatted + compile --warnings-as-errors + dialyzer
+	hack/lint.sh elixir
+
+##@ Services
+
+s3-start: ## Start the local S3 server (prints where its env file is)
+	hack/s3-server.sh start
+
+s3-stop: ## Stop the local S3 server
+	hack/s3-server.sh stop
+
+.PHONY: help setup images base-images test test-python test-rust test-elixir test-contract \
+	test-integration lint lint-python lint-rust lint-elixir s3-start s3-stop

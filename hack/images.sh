@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Build the task images, one per language, with one tag scheme (git sha, never "latest").
+#
+#   images.sh build [lang...]   base images first (pulled, or built from Debian packages),
+#                               then images/<lang>/Dockerfile with context tasks/<lang>
+#   images.sh refs              print "<lang> <image ref>" for every task image
+#
+# A CA bundle for HTTPS inside builds (BUILD_CA_FILE; default: the host's bundle when it
+# exists) is passed as the build secret "cacert": never a build arg, never in a layer.
+set -o errexit -o nounset -o pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+TAG="$(image_tag)"
+BUILD_CA_FILE="${BUILD_CA_FILE:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}"
+
+ref_of() { echo "$IMAGE_PREFIX/$1:$TAG"; }
+
+refs() {
+  local entry lang tool
+  for entry in "${TASK_IMAGES[@]}"; do
+    read -r lang tool <<<"$entry"
+    echo "$lang $(ref_of "$tool")"
+  done
+}
+
+build_one() {
+  local lang="$1" tool="$2" ref
+  ref="$(ref_of "$tool")"
+  local args=(build --file "$REPO_ROOT/images/$lang/Dockerfile" --tag "$ref"
+    --label "org.polyetl.language=$lang"
+    --build-arg "VERSION=$TAG" --build-arg "REVISION=$(git -C "$REPO_ROOT" rev-parse HEAD 2>/dev/null || echo unknown)")
+  [[ -s "$BUILD_CA_FILE" ]] && args+=(--secret "id=cacert,src=$BUILD_CA_FILE")
+  [[ -n "${CI:-}" ]] && args+=(--progress=plain)
+  log "image $ref"
+  local t0=$SECONDS
+  DOCKER_BUILDKIT=1 run "$(docker_build_client)" "${args[@]}" "$REPO_ROOT/tasks/$lang"
+  log "image $ref: built in $((SECONDS - t0))s"
+}
+
+build() {
+  "$REPO_ROOT/hack/docker.sh" start
+  "$REPO_ROOT/hack/base-images.sh"
+  local wanted=("$@") entry lang tool
+  for entry in "${TASK_IMAGES[@]}"; do
+    read -r lang tool <<<"$entry"
+    if [[ ${#wanted[@]} -gt 0 && ! " ${wanted[*]} " == *" $lang "* ]]; then continue; fi
+    build_one "$lang" "$tool"
+  done
+  echo
+  printf '%-36s %s\n' IMAGE SIZE
+  for entry in "${TASK_IMAGES[@]}"; do
+    read -r lang tool <<<"$entry"
+    if [[ ${#wanted[@]} -gt 0 && ! " ${wanted[*]} " == *" $lang "* ]]; then continue; fi
+    local ref size
+    ref="$(ref_of "$tool")"
+    size="$(docker image inspect --format '{{.Size}}' "$ref" | awk '{printf "%.1f MB", $1/1000/1000}')"
+    printf '%-36s %s\n' "$ref" "$size"
+  done
+}
+
+main() {
+  local cmd="${1:-build}"
+  [[ $# -gt 0 ]] && shift
+  case "$cmd" in
+    build) build "$@" ;;
+    refs) refs ;;
+    *) echo "usage: $0 build [lang...] | refs" >&2; exit 64 ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Every language's format and lint gates, warnings as errors.
+#
+#   lint.sh python|rust|elixir|shell|all
+set -o errexit -o nounset -o pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$POLYETL_CACHE/cargo-target}"
+
+python_lint() {
+  # Root (tests/, dags/, hack/) and tasks/python, each with its own locked tools.
+  (cd "$REPO_ROOT" && run uv run --frozen tox -e lint)
+}
+
+rust_lint() {
+  cd "$REPO_ROOT/tasks/rust"
+  run cargo fmt --check
+  run cargo clippy --all-targets --locked -- -D warnings
+}
+
+elixir_lint() {
+  cd "$REPO_ROOT/tasks/elixir"
+  run mix format --check-formatted
+  run mix compile --warnings-as-errors --force
+  run bash scripts/dialyzer.sh
+}
+
+shell_lint() {
+  if command -v shellcheck >/dev/null; then
+    (cd "$REPO_ROOT" && run shellcheck -x hack/*.sh .ci/run)
+  else
+    die "shellcheck not installed: run 'make setup'"
+  fi
+}
+
+main() {
+  [[ $# -eq 1 ]] || die "usage: $0 python|rust|elixir|shell|all"
+  case "$1" in
+    python) python_lint ;;
+    rust) (rust_lint) ;;
+    elixir) (elixir_lint) ;;
+    shell) shell_lint ;;
+    all) shell_lint && python_lint && (rust_lint) && (elixir_lint) ;;
+    *) die "expected a language (python, rust, elixir, shell, all), got: \"$1\"" ;;
+  esac
+}
+
+main "$@"

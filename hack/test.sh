@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Run one level of tests, or all of them in order. Every level runs for real: the contract
+# suite needs the images (`make images`), integration needs the S3 server, which this script
+# starts for the run and stops afterwards.
+#
+#   test.sh python|rust|elixir|contract|integration|all
+set -o errexit -o nounset -o pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$POLYETL_CACHE/cargo-target}"
+
+python_tests() {
+  (cd "$REPO_ROOT" && run uv run --frozen tox -e unit)
+}
+
+rust_tests() {
+  (cd "$REPO_ROOT/tasks/rust" && run cargo test --locked)
+}
+
+elixir_tests() {
+  (cd "$REPO_ROOT/tasks/elixir" && run mix test)
+}
+
+contract_tests() {
+  (cd "$REPO_ROOT" && run uv run --frozen tox -e contract)
+}
+
+S3_STARTED=""
+stop_s3() { [[ -n "$S3_STARTED" ]] && "$REPO_ROOT/hack/s3-server.sh" stop; return 0; }
+
+integration_tests() {
+  trap stop_s3 EXIT
+  S3_STARTED=1
+  "$REPO_ROOT/hack/s3-server.sh" start
+  # shellcheck disable=SC1090
+  set -a && source "$("$REPO_ROOT/hack/s3-server.sh" env)" && set +a
+  (cd "$REPO_ROOT" && run uv run --frozen tox -e integration)
+}
+
+main() {
+  [[ $# -eq 1 ]] || die "usage: $0 python|rust|elixir|contract|integration|all"
+  case "$1" in
+    python) python_tests ;;
+    rust) rust_tests ;;
+    elixir) elixir_tests ;;
+    contract) contract_tests ;;
+    integration) integration_tests ;;
+    all)
+      python_tests
+      rust_tests
+      elixir_tests
+      "$REPO_ROOT/hack/images.sh" build
+      contract_tests
+      integration_tests
+      ;;
+    *) die "expected a test level (python, rust, elixir, contract, integration, all), got: \"$1\"" ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,80 @@
+"""The contract suite's harness: the task images under test and how a run is captured.
+
+The images come from ``hack/images.sh refs`` (one line per language in hack/lib.sh), so a new
+language joins the suite by being added there.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+XCOM_DIR = "/airflow/xcom"
+
+
+@dataclass(frozen=True)
+class TaskImage:
+    """One task image: its language, tool name (= entry point) and image reference."""
+
+    language: str
+    ref: str
+
+    @property
+    def tool(self) -> str:
+        return self.ref.rsplit("/", 1)[-1].split(":", 1)[0]
+
+    @property
+    def env_prefix(self) -> str:
+        return self.tool.upper() + "_"
+
+
+@dataclass
+class Run:
+    """One container run: exit code, output, parsed log lines and result (if any)."""
+
+    code: int
+    stdout: str
+    stderr: str
+    result_text: str | None
+    lines: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def result(self) -> dict[str, Any]:
+        assert self.result_text is not None, f"no result file; stderr:\n{self.stderr}"
+        parsed: dict[str, Any] = json.loads(self.result_text)
+        return parsed
+
+    def errors(self) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line.get("level") == "error"]
+
+
+def task_images() -> list[TaskImage]:
+    out = subprocess.run(
+        ["bash", str(REPO_ROOT / "hack/images.sh"), "refs"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [TaskImage(*line.split()) for line in out.splitlines() if line.strip()]
+
+
+IMAGES = task_images()
+
+
+def parse_lines(stderr: str) -> list[dict[str, Any]]:
+    """Every stderr line must be one JSON object: a non-JSON line fails the test here."""
+    lines = []
+    for raw in stderr.splitlines():
+        try:
+            obj = json.loads(raw)
+        except json.JSONDecodeError:
+            pytest.fail(f"stderr line is not JSON: {raw!r}")
+        assert isinstance(obj, dict), f"stderr line is not a JSON object: {raw!r}"
+        lines.append(obj)
+    return lines

@@ -1,0 +1,176 @@
+"""Every task image honours docs/task-contract.md, checked from the outside with Docker.
+
+Parametrised over the images of hack/lib.sh: a new language passes this file unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from typing import Any
+
+import pytest
+
+from tests.contract.harness import XCOM_DIR, Run, TaskImage
+
+pytestmark = pytest.mark.docker
+
+RunImage = Any
+RESULT = f"{XCOM_DIR}/return.json"
+TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+LEVELS = {"debug", "info", "warn", "error"}
+EXIT = {"ok": 0, "usage": 64, "permanent": 65, "transient": 75, "nothing_to_do": 99}
+
+
+def assert_one_usage_error(run: Run, named: str) -> None:
+    assert run.code == EXIT["usage"], run.stderr
+    errors = run.errors()
+    assert len(errors) == 1, f"expected one error line, got: {run.stderr}"
+    [error] = errors
+    assert error["error_kind"] == "usage"
+    assert error["exit_code"] == EXIT["usage"]
+    assert named in json.dumps(error), f"error line does not name {named!r}: {error}"
+
+
+def test_image_runs_as_numeric_non_root_user_and_is_not_latest(image: TaskImage) -> None:
+    user = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Config.User}}", image.ref],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    uid = user.split(":", 1)[0]
+    assert uid.isdigit(), f"USER must be numeric for runAsNonRoot, got: {user!r}"
+    assert int(uid) != 0
+    assert not image.ref.endswith(":latest")
+
+
+def test_help_exits_zero_on_stdout(image: TaskImage, run_image: RunImage) -> None:
+    run = run_image(image, ["--help"])
+    assert run.code == EXIT["ok"], run.stderr
+    assert "selfcheck" in run.stdout
+
+
+def test_command_help_exits_zero(image: TaskImage, run_image: RunImage) -> None:
+    run = run_image(image, ["selfcheck", "--help"])
+    assert run.code == EXIT["ok"], run.stderr
+    assert "--fail-with" in run.stdout
+
+
+def test_bad_flag_is_usage_error_naming_it(image: TaskImage, run_image: RunImage) -> None:
+    run = run_image(image, ["selfcheck", "--definitely-not-a-flag"])
+    assert_one_usage_error(run, "--definitely-not-a-flag")
+    assert run.result_text is None
+
+
+def test_bad_value_is_usage_error_naming_the_flag(image: TaskImage, run_image: RunImage) -> None:
+    run = run_image(image, ["selfcheck", "--log-level", "loud"])
+    assert_one_usage_error(run, "--log-level")
+    assert "loud" in run.errors()[0]["error"]
+
+
+def test_missing_command_is_usage_error(image: TaskImage, run_image: RunImage) -> None:
+    run = run_image(image, [])
+    assert run.code == EXIT["usage"], run.stderr
+    assert len(run.errors()) == 1
+
+
+def test_selfcheck_writes_the_result(image: TaskImage, run_image: RunImage) -> None:
+    run = run_image(image, ["selfcheck", "--result-file", RESULT])
+    assert run.code == EXIT["ok"], run.stderr
+    result = run.result
+    assert set(result) == {"status", "tool", "version", "command", "counts", "outputs"}
+    assert result["status"] == "ok"
+    assert result["tool"] == image.tool
+    assert result["command"] == "selfcheck"
+    assert result["counts"] == {"checks": 1, "failed": 0}
+    assert all(isinstance(v, int) and v >= 0 for v in result["counts"].values())
+    outputs = result["outputs"]
+    assert outputs["uid"] != 0, "the image must run as non-root without --user"
+    assert outputs["scratch_dir"] == "/tmp"
+    assert isinstance(outputs["runtime"], str)
+    assert outputs["runtime"]
+    assert run.stdout == "", "stdout is for results: with a result file it stays empty"
+
+
+def test_result_file_from_env_and_printed_when_unset(image: TaskImage, run_image: RunImage) -> None:
+    via_env = run_image(image, ["selfcheck"], env={f"{image.env_prefix}RESULT_FILE": RESULT})
+    assert via_env.code == EXIT["ok"], via_env.stderr
+    assert via_env.result["tool"] == image.tool
+    printed = run_image(image, ["selfcheck"])
+    assert printed.code == EXIT["ok"], printed.stderr
+    assert printed.result_text is None
+    assert json.loads(printed.stdout)["command"] == "selfcheck"
+
+
+def test_log_lines_are_json_with_the_agreed_keys(image: TaskImage, run_image: RunImage) -> None:
+    run = run_image(image, ["selfcheck", "--result-file", RESULT])
+    assert run.code == EXIT["ok"], run.stderr
+    assert [line["msg"] for line in run.lines][:1] == ["selfcheck started"]
+    assert run.lines[-1]["msg"] == "selfcheck done"
+    for line in run.lines:
+        assert {"ts", "level", "msg", "tool"} <= line.keys(), line
+        assert TS.match(line["ts"]), line
+        assert line["level"] in LEVELS, line
+        assert line["tool"] == image.tool, line
+
+
+def test_log_level_flag_and_env(image: TaskImage, run_image: RunImage) -> None:
+    quiet_env = run_image(image, ["selfcheck"], env={f"{image.env_prefix}LOG_LEVEL": "error"})
+    assert quiet_env.code == EXIT["ok"], quiet_env.stderr
+    assert quiet_env.lines == []
+    # flags win over env, and common flags may come before the command
+    loud_flag = run_image(
+        image,
+        ["--log-level", "info", "selfcheck"],
+        env={f"{image.env_prefix}LOG_LEVEL": "error"},
+    )
+    assert loud_flag.code == EXIT["ok"], loud_flag.stderr
+    assert any(line["msg"] == "selfcheck done" for line in loud_flag.lines)
+
+
+def test_secrets_never_appear_in_output(image: TaskImage, run_image: RunImage) -> None:
+    secrets = {
+        f"{image.env_prefix}DEMO_PASSWORD": "pw-4c1f9e2a-value",
+        f"{image.env_prefix}API_TOKEN": "tok-8d0b6e1f-value",
+        f"{image.env_prefix}S3_SECRET_ACCESS_KEY": "sak-2e7a5c3d-value",
+    }
+    for args in (["selfcheck", "--result-file", RESULT], ["selfcheck", "--fail-with", "permanent"]):
+        run = run_image(image, [*args, "--log-level", "debug"], env=secrets)
+        seen = run.stdout + run.stderr + (run.result_text or "")
+        for name, value in secrets.items():
+            assert value not in seen, f"{name}'s value leaked"
+    config = run_image(image, ["selfcheck", "--result-file", RESULT], env=secrets)
+    shown = config.result["outputs"]["config"]
+    assert {name: shown.get(name) for name in secrets} == dict.fromkeys(secrets, "[redacted]")
+    assert list(shown) == sorted(shown), "config is listed sorted by name"
+
+
+@pytest.mark.parametrize("kind", ["permanent", "transient"])
+def test_failure_exit_codes(image: TaskImage, run_image: RunImage, kind: str) -> None:
+    run = run_image(image, ["selfcheck", "--fail-with", kind, "--result-file", RESULT])
+    assert run.code == EXIT[kind], run.stderr
+    [error] = run.errors()
+    assert error["error_kind"] == kind
+    assert error["exit_code"] == EXIT[kind]
+    assert run.result_text is None, "no result on failure"
+
+
+def test_nothing_to_do_exit_code_with_result(image: TaskImage, run_image: RunImage) -> None:
+    run = run_image(image, ["selfcheck", "--fail-with", "nothing-to-do", "--result-file", RESULT])
+    assert run.code == EXIT["nothing_to_do"], run.stderr
+    assert run.result["status"] == "nothing_to_do"
+    assert run.errors() == []
+
+
+def test_root_filesystem_is_read_only_and_scratch_is_checked(
+    image: TaskImage, run_image: RunImage
+) -> None:
+    # /var/tmp exists in every image but lies on the read-only root: a permanent failure
+    # that names the directory, and nothing written.
+    run = run_image(image, ["selfcheck", "--scratch-dir", "/var/tmp", "--result-file", RESULT])
+    assert run.code == EXIT["permanent"], run.stderr
+    [error] = run.errors()
+    assert "/var/tmp" in error["error"]
+    assert run.result_text is None
