@@ -1,0 +1,45 @@
+//! The commands. Adding one: a module with a clap `Args` struct and an
+//! `execute(args, ctx) -> Result<TaskResult>`, plus a variant of [`Command`].
+
+use clap::Subcommand;
+
+use crate::config::{Env, Settings};
+use crate::error::Result;
+use crate::result::TaskResult;
+
+pub mod selfcheck;
+
+/// What every command gets besides its own flags.
+pub struct Context<'a> {
+    /// The validated common settings.
+    pub settings: Settings,
+    /// The environment of the run (for env fallbacks of command flags and secrets).
+    pub env: &'a Env,
+}
+
+/// Every command of the tool.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check that this image's runtime honours the task contract (no external service)
+    Selfcheck(selfcheck::Args),
+}
+
+impl Command {
+    /// The command's name, as typed.
+    #[must_use]
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Self::Selfcheck(_) => "selfcheck",
+        }
+    }
+
+    /// Runs the command.
+    ///
+    /// # Errors
+    /// The command's failure, classified for the exit code.
+    pub fn execute(self, ctx: &Context<'_>) -> Result<TaskResult> {
+        match self {
+            Self::Selfcheck(args) => selfcheck::execute(&args, ctx),
+        }
+    }
+}

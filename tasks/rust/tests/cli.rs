@@ -1,0 +1,126 @@
+//! The real `rstask` binary, run as a process with a clean environment: what `main` adds
+//! to `run` (arguments, environment, streams, exit status) is checked here.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn rstask(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rstask"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .output()
+        .expect("rstask runs")
+}
+
+fn lines(output: &Output) -> Vec<Value> {
+    String::from_utf8(output.stderr.clone())
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
+#[test]
+fn version_and_help() {
+    let version = rstask(&["--version"], &[]);
+    assert_eq!(version.status.code(), Some(0));
+    assert_eq!(version.stdout, b"rstask 0.1.0\n");
+    let help = rstask(&["selfcheck", "-h"], &[]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--fail-with <KIND>"));
+    assert!(help.stderr.is_empty());
+}
+
+#[test]
+fn bad_flag_exits_64_with_one_json_line() {
+    let out = rstask(&["--bogus", "selfcheck"], &[]);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(out.stdout.is_empty());
+    let lines = lines(&out);
+    assert_eq!(lines.len(), 1);
+    assert_eq!(lines[0]["error_kind"], "usage");
+    assert!(lines[0]["error"].as_str().unwrap().contains("--bogus"));
+}
+
+#[test]
+fn selfcheck_writes_the_result_file_and_hides_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let result = dir.path().join("airflow/xcom/return.json");
+    let secret_file = dir.path().join("pw");
+    std::fs::write(&secret_file, "file-secret-value\n").unwrap();
+    let out = rstask(
+        &["selfcheck", "--result-file", result.to_str().unwrap()],
+        &[
+            ("RSTASK_SCRATCH_DIR", dir.path().to_str().unwrap()),
+            ("RSTASK_S3_SECRET_ACCESS_KEY", "env-secret-value"),
+            ("RSTASK_DB_PASSWORD_FILE", secret_file.to_str().unwrap()),
+        ],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "the result goes to the file only");
+    let parsed: Value = serde_json::from_str(&std::fs::read_to_string(&result).unwrap()).unwrap();
+    assert_eq!(
+        parsed["counts"],
+        serde_json::json!({"checks": 1, "failed": 0})
+    );
+    assert_eq!(
+        parsed["outputs"]["config"]["RSTASK_S3_SECRET_ACCESS_KEY"],
+        "[redacted]"
+    );
+    assert_eq!(
+        parsed["outputs"]["config"]["RSTASK_DB_PASSWORD_FILE"],
+        secret_file.to_str().unwrap()
+    );
+    assert!(
+        parsed["outputs"]["runtime"]
+            .as_str()
+            .unwrap()
+            .starts_with("Rust 1.")
+    );
+    assert!(parsed["outputs"]["uid"].is_u64());
+    for text in [
+        std::fs::read_to_string(&result).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    ] {
+        assert!(!text.contains("secret-value"), "{text}");
+    }
+}
+
+#[test]
+fn unusable_scratch_dir_is_permanent() {
+    let out = rstask(
+        &[
+            "selfcheck",
+            "--scratch-dir",
+            "/proc/definitely-not-writable",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(65));
+    let lines = lines(&out);
+    let error = lines.last().unwrap();
+    assert_eq!(error["error_kind"], "permanent");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("/proc/definitely-not-writable")
+    );
+    assert!(!Path::new("/proc/definitely-not-writable").exists());
+}
+
+#[test]
+fn nothing_to_do_exits_99_and_still_writes_the_result() {
+    let out = rstask(&["selfcheck", "--fail-with", "nothing-to-do"], &[]);
+    assert_eq!(out.status.code(), Some(99));
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["status"], "nothing_to_do");
+}
