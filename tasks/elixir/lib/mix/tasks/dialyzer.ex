@@ -1,0 +1,78 @@
+defmodule Mix.Tasks.Dialyzer do
+  @moduledoc """
+  Runs OTP's dialyzer on the `Extask.*` modules, without dialyxir (Hex is unreachable).
+
+  The PLT of erts, kernel, stdlib, compiler and elixir takes minutes to build, so it is
+  cached outside the repo, in `${POLYETL_CACHE:-$HOME/.cache/polyetl}/elixir-plt/`, one
+  file per OTP, ERTS and Elixir version; delete it to force a rebuild. Any warning fails
+  the task. Dev tooling only: `lib/mix` is never compiled into the release.
+
+      mix dialyzer
+  """
+  use Mix.Task
+
+  @shortdoc "Runs dialyzer on the Extask modules (PLT cached outside the repo)"
+
+  @plt_apps [:erts, :kernel, :stdlib, :compiler, :elixir]
+  @warnings [:unknown, :unmatched_returns, :error_handling, :extra_return, :missing_return]
+
+  @impl Mix.Task
+  def run(_args) do
+    Mix.Task.run("compile")
+    plt = ensure_plt()
+    beams = app_beams()
+    Mix.shell().info("dialyzer: analysing #{length(beams)} modules with #{plt}")
+
+    warnings =
+      :dialyzer.run(
+        analysis_type: :succ_typings,
+        plts: [to_charlist(plt)],
+        files: Enum.map(beams, &to_charlist/1),
+        warnings: @warnings,
+        check_plt: false
+      )
+
+    case warnings do
+      [] ->
+        Mix.shell().info("dialyzer: no warnings")
+
+      _ ->
+        Enum.each(warnings, &Mix.shell().error(to_string(:dialyzer.format_warning(&1))))
+        Mix.raise("dialyzer: #{length(warnings)} warning(s)")
+    end
+  end
+
+  # The app's own modules only: not the test support modules, not this task.
+  defp app_beams do
+    dir = Mix.Project.compile_path()
+
+    Path.wildcard(Path.join(dir, "Elixir.Extask.beam")) ++
+      Path.wildcard(Path.join(dir, "Elixir.Extask.*.beam"))
+  end
+
+  defp ensure_plt do
+    cache = System.get_env("POLYETL_CACHE") || Path.join(System.user_home!(), ".cache/polyetl")
+    erts = to_string(:erlang.system_info(:version))
+    name = "otp#{System.otp_release()}-erts#{erts}-elixir#{System.version()}.plt"
+    plt = Path.join([cache, "elixir-plt", name])
+
+    unless File.exists?(plt) do
+      File.mkdir_p!(Path.dirname(plt))
+      tmp = "#{plt}.#{System.pid()}.tmp"
+      Mix.shell().info("dialyzer: building PLT #{plt} (once per OTP/Elixir version)")
+      dirs = Enum.map(@plt_apps, &:code.lib_dir(&1, :ebin))
+
+      _ =
+        :dialyzer.run(
+          analysis_type: :plt_build,
+          output_plt: to_charlist(tmp),
+          files_rec: dirs
+        )
+
+      # Rename into place: a concurrent or interrupted build never leaves half a PLT.
+      File.rename!(tmp, plt)
+    end
+
+    plt
+  end
+end

@@ -1,0 +1,162 @@
+defmodule Extask.ReleaseTest do
+  @moduledoc """
+  Runs the real `extask` release, as the image does, in temp dirs.
+
+  setup_all builds it with `MIX_ENV=prod mix release --path <tmp>` (compiled files go to
+  `_build/prod`, the release itself outside the repo; about 2 s once prod is compiled), then
+  every test runs `bin/extask-cli` as an OS process with a clean environment, capturing
+  stdout and stderr apart. Tagged `:release`: `mix test --exclude release` skips them.
+  """
+  use ExUnit.Case, async: true
+
+  import ExtaskTest.Run, only: [tmp_dir!: 1]
+
+  @moduletag :release
+  @moduletag timeout: 120_000
+
+  @secret "pw-release-4b1d-never-print-me"
+
+  setup_all do
+    root = Path.join(System.tmp_dir!(), "extask-release-#{System.unique_integer([:positive])}")
+    on_exit(fn -> File.rm_rf!(root) end)
+
+    {output, status} =
+      System.cmd("mix", ["release", "--overwrite", "--quiet", "--path", root],
+        cd: Path.expand("..", __DIR__),
+        env: [{"MIX_ENV", "prod"}],
+        stderr_to_stdout: true
+      )
+
+    assert status == 0, output
+    %{bin: Path.join([root, "bin", "extask-cli"])}
+  end
+
+  # Runs the release with only `env` (plus PATH and LANG=C: pods often have no locale).
+  defp extask(bin, args, env \\ %{}) do
+    err_file = Path.join(tmp_dir!("stderr"), "stderr")
+    inherited = for {name, _} <- System.get_env(), do: {name, nil}
+    base = %{"PATH" => System.get_env("PATH"), "LANG" => "C"}
+    env = inherited |> Map.new() |> Map.merge(base) |> Map.merge(env) |> Enum.to_list()
+
+    {stdout, code} =
+      System.cmd("sh", ["-c", ~S(err=$1; shift; exec "$@" 2>"$err"), "sh", err_file, bin | args],
+        env: env
+      )
+
+    stderr = File.read!(err_file)
+    lines = stderr |> String.split("\n", trim: true) |> Enum.map(&Extask.JSON.decode!/1)
+    %{code: code, stdout: stdout, stderr: stderr, lines: lines}
+  end
+
+  test "--help prints usage on stdout and exits 0", %{bin: bin} do
+    run = extask(bin, ["--help"])
+    assert {run.code, run.stderr} == {0, ""}
+    assert run.stdout =~ "extask <command> [flags]"
+    assert extask(bin, ["selfcheck", "--help"]).stdout =~ "--fail-with KIND"
+  end
+
+  test "--version", %{bin: bin} do
+    assert %{code: 0, stdout: "extask 0.1.0\n", stderr: ""} = extask(bin, ["--version"])
+  end
+
+  test "a bad flag exits 64 with one JSON error line naming it", %{bin: bin} do
+    run = extask(bin, ["selfcheck", "--no-such-flag"])
+    assert {run.code, run.stdout} == {64, ""}
+    assert [%{"level" => "error", "error_kind" => "usage", "exit_code" => 64} = line] = run.lines
+    assert line["error"] =~ "--no-such-flag"
+  end
+
+  test "arguments reach the CLI untouched, even ones the VM or Elixir would take", %{bin: bin} do
+    for arg <- ["-extra", "--eval", "-noshell", "--cookie", "-s"] do
+      run = extask(bin, ["selfcheck", arg])
+      assert run.code == 64, arg
+      assert [%{"error" => error}] = run.lines
+      assert error =~ inspect(arg), arg
+    end
+  end
+
+  test "selfcheck writes the agreed result; logs are JSON; the secret never shows", %{bin: bin} do
+    scratch = tmp_dir!("scratch") |> Path.join("é")
+    File.mkdir_p!(scratch)
+    result_file = Path.join([tmp_dir!("xcom"), "airflow", "xcom", "return.json"])
+
+    env = %{
+      "EXTASK_DEMO_PASSWORD" => @secret,
+      "EXTASK_LOG_LEVEL" => "debug",
+      "EXTASK_RESULT_FILE" => result_file
+    }
+
+    run = extask(bin, ["selfcheck", "--scratch-dir", scratch], env)
+    assert {run.code, run.stdout} == {0, ""}, run.stderr
+
+    assert [_ | _] = run.lines
+
+    for line <- run.lines do
+      assert %{"ts" => ts, "level" => level, "msg" => msg, "tool" => "extask"} = line
+      assert ts =~ ~r/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
+      assert level in ~w(debug info warn error)
+      assert is_binary(msg)
+    end
+
+    assert Enum.map(run.lines, & &1["msg"]) ==
+             ["selfcheck started", "scratch dir writable", "selfcheck done"]
+
+    text = File.read!(result_file)
+
+    assert %{
+             "status" => "ok",
+             "tool" => "extask",
+             "version" => "0.1.0",
+             "command" => "selfcheck",
+             "counts" => %{"checks" => 1, "failed" => 0},
+             "outputs" => %{
+               "runtime" => runtime,
+               "uid" => uid,
+               "scratch_dir" => ^scratch,
+               "config" => %{
+                 "EXTASK_DEMO_PASSWORD" => "[redacted]",
+                 "EXTASK_LOG_LEVEL" => "debug",
+                 "EXTASK_RESULT_FILE" => ^result_file
+               }
+             }
+           } = Extask.JSON.decode!(text)
+
+    assert runtime == "Elixir #{System.version()} / OTP #{System.otp_release()}"
+    {id, 0} = System.cmd("id", ["-u"])
+    assert uid == String.to_integer(String.trim(id))
+    refute run.stdout <> run.stderr <> text =~ @secret
+    assert File.ls!(Path.dirname(result_file)) == ["return.json"]
+  end
+
+  test "without a result file the result is one JSON line on stdout", %{bin: bin} do
+    run = extask(bin, ["selfcheck"], %{"EXTASK_SCRATCH_DIR" => tmp_dir!("scratch")})
+    assert run.code == 0
+    assert [line] = String.split(run.stdout, "\n", trim: true)
+    assert %{"status" => "ok"} = Extask.JSON.decode!(line)
+  end
+
+  test "--fail-with gives 65, 75 and 99", %{bin: bin} do
+    for {kind, code} <- [{"permanent", 65}, {"transient", 75}, {"nothing-to-do", 99}] do
+      result_file = Path.join(tmp_dir!("xcom"), "return.json")
+      env = %{"EXTASK_SCRATCH_DIR" => tmp_dir!("scratch"), "EXTASK_RESULT_FILE" => result_file}
+      run = extask(bin, ["selfcheck", "--fail-with", kind], env)
+      assert run.code == code, kind
+
+      if code == 99 do
+        assert %{"status" => "nothing_to_do"} = Extask.JSON.decode!(File.read!(result_file))
+      else
+        assert [%{"exit_code" => ^code}] = Enum.filter(run.lines, &(&1["level"] == "error"))
+        refute File.exists?(result_file)
+      end
+    end
+  end
+
+  test "an unwritable scratch dir exits 65 naming the dir", %{bin: bin} do
+    not_a_dir = Path.join(tmp_dir!("scratch"), "file")
+    File.write!(not_a_dir, "")
+    run = extask(bin, ["selfcheck", "--scratch-dir", not_a_dir])
+    assert run.code == 65
+    assert [%{"error_kind" => "permanent", "error" => error}] = tl(run.lines)
+    assert error =~ inspect(not_a_dir)
+  end
+end
