@@ -20,11 +20,12 @@ rust_lint() {
 
 elixir_lint() {
   cd "$REPO_ROOT/tasks/elixir"
+  export MIX_ENV=test
   run mix format --check-formatted
-  MIX_ENV=test run mix compile --warnings-as-errors --force
+  run mix compile --warnings-as-errors --force
   # OTP's dialyzer through the project's own mix task (no dialyxir: Hex is unreachable);
   # its PLT is cached in $POLYETL_CACHE/elixir-plt.
-  MIX_ENV=test run mix dialyzer
+  run mix dialyzer
 }
 
 shell_lint() {
