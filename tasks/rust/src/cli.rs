@@ -133,20 +133,7 @@ fn command_of(argv: &[String]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Buf {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::testing::{Buf, env};
 
     struct Run {
         exit: Exit,
@@ -154,16 +141,13 @@ mod tests {
         lines: Vec<serde_json::Value>,
     }
 
-    fn invoke(args: &[&str], env: &[(&str, &str)]) -> Run {
+    fn invoke(args: &[&str], pairs: &[(&str, &str)]) -> Run {
         let arguments: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-        let vars: Env = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
+        let vars = env(pairs);
         let err = Buf::default();
         let mut out = Vec::new();
         let exit = run(&arguments, &vars, &mut out, Box::new(err.clone()));
-        let stderr = String::from_utf8(err.0.lock().unwrap().clone()).unwrap();
+        let stderr = err.text();
         Run {
             exit,
             stdout: String::from_utf8(out).unwrap(),

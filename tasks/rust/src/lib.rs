@@ -13,6 +13,8 @@ pub mod error;
 pub mod logging;
 pub mod result;
 pub mod secrets;
+#[cfg(test)]
+mod testing;
 
 pub use cli::run;
 

@@ -202,23 +202,10 @@ pub fn subscriber(level: LogLevel, sink: Sink) -> impl Subscriber + Send + Sync 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-
-    impl Write for Buf {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use crate::testing::Buf;
 
     fn lines(buf: &Buf) -> Vec<Value> {
-        String::from_utf8(buf.0.lock().unwrap().clone())
-            .unwrap()
+        buf.text()
             .lines()
             .map(|line| serde_json::from_str(line).unwrap())
             .collect()

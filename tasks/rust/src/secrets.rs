@@ -102,13 +102,7 @@ pub fn secret(env: &Env, name: &str) -> Result<Option<Secret>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> Env {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
+    use crate::testing::env;
 
     #[test]
     fn redacts_secrets_and_keeps_file_paths() {
