@@ -8,8 +8,6 @@
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-SUITE="${DEBIAN_SUITE:-bookworm}"
-MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
 RUST_VERSION="${RUST_VERSION:-1.95}"
 MODE="${BASE_IMAGES:-auto}"
 
@@ -24,33 +22,12 @@ trap cleanup EXIT
 
 have_image() { docker image inspect "$1" >/dev/null 2>&1; }
 
-# debootstrap a minimal rootfs with extra packages into $WORK/<name>; .debs are cached.
-bootstrap() {
-  local dir="$1" include="$2"
-  mkdir -p "$POLYETL_CACHE/debootstrap-debs"
-  local args=(--variant=minbase "--cache-dir=$POLYETL_CACHE/debootstrap-debs")
-  [[ -n "$include" ]] && args+=("--include=$include")
-  run debootstrap "${args[@]}" "$SUITE" "$dir" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
-    { tail -20 "$WORK/debootstrap.log" >&2; die "debootstrap failed for $dir"; }
-  # What the official slim images leave out: apt lists, docs, man pages.
-  rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/*.bin "$dir"/usr/share/doc/* \
-    "$dir"/usr/share/man/* "$dir"/usr/share/info/*
-}
-
-# docker import the rootfs with the given --change lines (ENV, CMD, LABEL, ...).
-import_rootfs() {
-  local dir="$1" name="$2"
-  shift 2
-  local changes=(--change "LABEL org.polyetl.local-base=true" --change 'CMD ["bash"]')
-  local c
-  for c in "$@"; do changes+=(--change "$c"); done
-  tar --numeric-owner -C "$dir" -c . | run docker import "${changes[@]}" - "$name" >/dev/null
-}
+bootstrap() { debootstrap_rootfs "$1" "$2" "$WORK/debootstrap.log"; }
 
 build_debian() {
   local dir="$WORK/debian"
   bootstrap "$dir" ""
-  import_rootfs "$dir" "$DEBIAN_IMAGE"
+  import_rootfs "$dir" "$DEBIAN_IMAGE" 'CMD ["bash"]'
 }
 
 build_python() {
@@ -59,7 +36,7 @@ build_python() {
   # The official image's interpreter lives in /usr/local/bin; Dockerfiles may rely on it.
   ln -sf /usr/bin/python3 "$dir/usr/local/bin/python3"
   ln -sf /usr/bin/python3 "$dir/usr/local/bin/python"
-  import_rootfs "$dir" "$PYTHON_IMAGE" "ENV LANG=C.UTF-8"
+  import_rootfs "$dir" "$PYTHON_IMAGE" "ENV LANG=C.UTF-8" 'CMD ["bash"]'
 }
 
 build_rust() {
@@ -79,7 +56,7 @@ build_rust() {
   import_rootfs "$dir" "$RUST_IMAGE" \
     "ENV RUSTUP_HOME=/usr/local/rustup" "ENV CARGO_HOME=/usr/local/cargo" \
     "ENV PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
-    "ENV RUST_VERSION=$version"
+    "ENV RUST_VERSION=$version" 'CMD ["bash"]'
 }
 
 build_elixir() {
@@ -99,7 +76,6 @@ ensure() {
     return
   fi
   [[ "$MODE" == pull ]] && die "could not pull $name and BASE_IMAGES=pull"
-  command -v debootstrap >/dev/null || die "debootstrap is needed to build $name locally (apt-get install debootstrap)"
   log "base image $name: building from Debian $SUITE packages"
   local t0=$SECONDS
   "$builder"

@@ -12,6 +12,16 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # Echo a command, then run it: scripts show what they do (the way httpx's scripts/ do).
 run() { printf '+ %s\n' "$*" >&2; "$@"; }
+# until_true <tries> <command...>: retry every 0.2 s until the command succeeds; 1 if never.
+until_true() {
+  local tries="$1"
+  shift
+  while ((tries-- > 0)); do
+    "$@" && return 0
+    sleep 0.2
+  done
+  return 1
+}
 
 # The docker client used for builds. BuildKit is required (build secrets, cache mounts).
 # A client with the buildx plugin (any laptop) is used as is; otherwise Debian's docker.io
@@ -54,3 +64,38 @@ TASK_IMAGES=(
   "rust rstask"
   "elixir extask"
 )
+# Images the platform needs besides the tasks (context: images/<name>), same tag scheme.
+# xcom-sidecar replaces the KubernetesPodOperator's default alpine sidecar (not pullable here).
+# shellcheck disable=SC2034
+SUPPORT_IMAGES=(
+  "xcom-sidecar"
+)
+
+# ---------------------------------------------------------------- rootfs from Debian packages
+
+DEBIAN_SUITE="${DEBIAN_SUITE:-bookworm}"
+DEBIAN_MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+
+# debootstrap_rootfs <dir> <comma-separated packages> <log file>: a minimal Debian rootfs
+# with extra packages; the .debs are cached in $POLYETL_CACHE/debootstrap-debs.
+debootstrap_rootfs() {
+  local dir="$1" include="$2" logfile="$3"
+  command -v debootstrap >/dev/null || die "debootstrap is needed (apt-get install debootstrap, or make setup)"
+  mkdir -p "$POLYETL_CACHE/debootstrap-debs"
+  local args=(--variant=minbase "--cache-dir=$POLYETL_CACHE/debootstrap-debs")
+  [[ -n "$include" ]] && args+=("--include=$include")
+  run debootstrap "${args[@]}" "$DEBIAN_SUITE" "$dir" "$DEBIAN_MIRROR" >"$logfile" 2>&1 ||
+    { tail -20 "$logfile" >&2; die "debootstrap failed for $dir (log: $logfile)"; }
+  # What the official slim images leave out: apt lists, docs, man pages.
+  rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/*.bin "$dir"/usr/share/doc/* \
+    "$dir"/usr/share/man/* "$dir"/usr/share/info/*
+}
+
+# import_rootfs <dir> <image name> [--change line...]: docker import a rootfs directory.
+import_rootfs() {
+  local dir="$1" name="$2"
+  shift 2
+  local changes=(--change "LABEL org.polyetl.local-base=true") c
+  for c in "$@"; do changes+=(--change "$c"); done
+  tar --numeric-owner -C "$dir" -c . | run docker import "${changes[@]}" - "$name" >/dev/null
+}
