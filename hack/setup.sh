@@ -12,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 UV_VERSION="${UV_VERSION:-0.13.9}"
 APT_PACKAGES=(
   docker.io iptables debootstrap ca-certificates curl git make gcc libc6-dev
-  elixir erlang-nox erlang-dev erlang-dialyzer erlang-src shellcheck
+  elixir erlang-nox erlang-dev erlang-dialyzer erlang-src shellcheck jq
 )
 
 apt_packages() {
