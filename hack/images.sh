@@ -4,6 +4,7 @@
 #   images.sh build [lang...]   base images first (pulled, or built from Debian packages),
 #                               then images/<lang>/Dockerfile with context tasks/<lang>
 #   images.sh refs              print "<lang> <image ref>" for every task image
+#   images.sh all-refs          print the ref of every image `build` makes (tasks + support)
 #
 # A CA bundle for HTTPS inside builds (BUILD_CA_FILE; default: the host's bundle when it
 # exists) is passed as the build secret "cacert": never a build arg, never in a layer.
@@ -23,38 +24,50 @@ refs() {
   done
 }
 
+all_refs() {
+  local entry lang tool name
+  for entry in "${TASK_IMAGES[@]}"; do
+    read -r lang tool <<<"$entry"
+    ref_of "$tool"
+  done
+  for name in "${SUPPORT_IMAGES[@]}"; do ref_of "$name"; done
+}
+
+# build_one <dockerfile dir> <image name> <context dir> [extra build args...]
 build_one() {
-  local lang="$1" tool="$2" ref
-  ref="$(ref_of "$tool")"
-  local args=(build --file "$REPO_ROOT/images/$lang/Dockerfile" --tag "$ref"
-    --label "org.polyetl.language=$lang"
+  local dir="$1" name="$2" context="$3" ref
+  shift 3
+  ref="$(ref_of "$name")"
+  local args=(build --file "$REPO_ROOT/images/$dir/Dockerfile" --tag "$ref" "$@"
     --build-arg "VERSION=$TAG" --build-arg "REVISION=$(git -C "$REPO_ROOT" rev-parse HEAD 2>/dev/null || echo unknown)")
   [[ -s "$BUILD_CA_FILE" ]] && args+=(--secret "id=cacert,src=$BUILD_CA_FILE")
   [[ -n "${CI:-}" ]] && args+=(--progress=plain)
   log "image $ref"
   local t0=$SECONDS
-  DOCKER_BUILDKIT=1 run "$(docker_build_client)" "${args[@]}" "$REPO_ROOT/tasks/$lang"
+  DOCKER_BUILDKIT=1 run "$(docker_build_client)" "${args[@]}" "$context"
   log "image $ref: built in $((SECONDS - t0))s"
 }
 
 build() {
   "$REPO_ROOT/hack/docker.sh" start
   "$REPO_ROOT/hack/base-images.sh"
-  local wanted=("$@") entry lang tool
+  local wanted=("$@") entry lang tool name built=()
   for entry in "${TASK_IMAGES[@]}"; do
     read -r lang tool <<<"$entry"
     if [[ ${#wanted[@]} -gt 0 && ! " ${wanted[*]} " == *" $lang "* ]]; then continue; fi
-    build_one "$lang" "$tool"
+    build_one "$lang" "$tool" "$REPO_ROOT/tasks/$lang" --label "org.polyetl.language=$lang"
+    built+=("$(ref_of "$tool")")
+  done
+  for name in "${SUPPORT_IMAGES[@]}"; do
+    if [[ ${#wanted[@]} -gt 0 && ! " ${wanted[*]} " == *" $name "* ]]; then continue; fi
+    build_one "$name" "$name" "$REPO_ROOT/images/$name"
+    built+=("$(ref_of "$name")")
   done
   echo
-  printf '%-36s %s\n' IMAGE SIZE
-  for entry in "${TASK_IMAGES[@]}"; do
-    read -r lang tool <<<"$entry"
-    if [[ ${#wanted[@]} -gt 0 && ! " ${wanted[*]} " == *" $lang "* ]]; then continue; fi
-    local ref size
-    ref="$(ref_of "$tool")"
-    size="$(docker image inspect --format '{{.Size}}' "$ref" | awk '{printf "%.1f MB", $1/1000/1000}')"
-    printf '%-36s %s\n' "$ref" "$size"
+  printf '%-40s %s\n' IMAGE SIZE
+  local ref
+  for ref in "${built[@]}"; do
+    printf '%-40s %s\n' "$ref" "$(docker image inspect --format '{{.Size}}' "$ref" | awk '{printf "%.1f MB", $1/1000/1000}')"
   done
 }
 
@@ -64,7 +77,8 @@ main() {
   case "$cmd" in
     build) build "$@" ;;
     refs) refs ;;
-    *) echo "usage: $0 build [lang...] | refs" >&2; exit 64 ;;
+    all-refs) all_refs ;;
+    *) echo "usage: $0 build [lang...] | refs | all-refs" >&2; exit 64 ;;
   esac
 }
 
