@@ -29,7 +29,7 @@ base-images: ## Only make sure the base images exist (pull, or build from Debian
 
 ##@ Test
 
-test: lint test-python test-rust test-elixir images test-contract test-integration ## Lint + every test level that runs here
+test: lint test-python test-rust test-elixir images test-contract test-integration test-e2e ## Lint + every test level that runs here
 
 test-python: ## Python task unit tests (tasks/python)
 	hack/test.sh python
@@ -46,6 +46,9 @@ test-contract: ## Every task image honours docs/task-contract.md (after `make im
 test-integration: ## Tests against real services (starts and stops the S3 server)
 	hack/test.sh integration
 
+test-e2e: ## On a real kind cluster (made and deleted by the tests; node image cached)
+	hack/test.sh e2e
+
 lint: ## Format + lint gates of every language, warnings as errors
 	hack/lint.sh all
 
@@ -58,6 +61,20 @@ lint-rust: ## cargo fmt --check + clippy -D warnings
 lint-elixir: ## mix format --check-formatted + compile --warnings-as-errors + dialyzer
 	hack/lint.sh elixir
 
+##@ Cluster
+
+kind-up: ## Create (or reuse) the kind cluster; builds the node image when none can be pulled
+	hack/kind.sh up
+
+kind-down: ## Delete the kind cluster and everything it left behind
+	hack/kind.sh down
+
+kind-load: ## Load every image `make images` builds into the cluster
+	hack/kind.sh load
+
+kind-node-image: ## Only build (or find) the local kind node image
+	hack/kind-node.sh image
+
 ##@ Services
 
 s3-start: ## Start the local S3 server (prints where its env file is)
@@ -67,4 +84,5 @@ s3-stop: ## Stop the local S3 server
 	hack/s3-server.sh stop
 
 .PHONY: help setup images base-images test test-python test-rust test-elixir test-contract \
-	test-integration lint lint-python lint-rust lint-elixir s3-start s3-stop
+	test-integration test-e2e lint lint-python lint-rust lint-elixir kind-up kind-down kind-load \
+	kind-node-image s3-start s3-stop

@@ -3,7 +3,7 @@
 # suite needs the images (`make images`), integration needs the S3 server, which this script
 # starts for the run and stops afterwards.
 #
-#   test.sh python|rust|elixir|contract|integration|all
+#   test.sh python|rust|elixir|contract|integration|e2e|all
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -37,14 +37,20 @@ integration_tests() {
   (cd "$REPO_ROOT" && run uv run --frozen tox -e integration)
 }
 
+e2e_tests() {
+  # The tests make their own cluster (KIND_CLUSTER_NAME, default polyetl-e2e) and delete it.
+  (cd "$REPO_ROOT" && run uv run --frozen tox -e e2e)
+}
+
 main() {
-  [[ $# -eq 1 ]] || die "usage: $0 python|rust|elixir|contract|integration|all"
+  [[ $# -eq 1 ]] || die "usage: $0 python|rust|elixir|contract|integration|e2e|all"
   case "$1" in
     python) python_tests ;;
     rust) rust_tests ;;
     elixir) elixir_tests ;;
     contract) contract_tests ;;
     integration) integration_tests ;;
+    e2e) e2e_tests ;;
     all)
       python_tests
       rust_tests
@@ -52,8 +58,9 @@ main() {
       "$REPO_ROOT/hack/images.sh" build
       contract_tests
       integration_tests
+      e2e_tests
       ;;
-    *) die "expected a test level (python, rust, elixir, contract, integration, all), got: \"$1\"" ;;
+    *) die "expected a test level (python, rust, elixir, contract, integration, e2e, all), got: \"$1\"" ;;
   esac
 }
 
