@@ -76,7 +76,7 @@ ensure() {
     return
   fi
   [[ "$MODE" == pull ]] && die "could not pull $name and BASE_IMAGES=pull"
-  log "base image $name: building from Debian $SUITE packages"
+  log "base image $name: building from Debian $DEBIAN_SUITE packages"
   local t0=$SECONDS
   "$builder"
   log "base image $name: built in $((SECONDS - t0))s"
