@@ -1,0 +1,73 @@
+"""One operator per task language (and a Job variant of each): image and resource defaults.
+
+RustTask(task_id="transform", command=["transform", "--input", "raw/acme/x.csv"])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import ClassVar
+
+from kubernetes.client import models as k8s
+
+from taskpods.pod import TaskJob, TaskPod, resources
+
+
+class PythonImage:
+    """pytask: ClickHouse work — mostly waiting on the server; modest CPU, memory for blocks."""
+
+    language: ClassVar[str] = "python"
+    tool: ClassVar[str] = "pytask"
+    sizes: ClassVar[Mapping[str, k8s.V1ResourceRequirements]] = {
+        "small": resources("100m", "192Mi", None, "512Mi"),
+        "medium": resources("500m", "512Mi", None, "1Gi"),
+        "large": resources("1", "1Gi", None, "4Gi"),
+    }
+
+
+class RustImage:
+    """rstask: CPU-bound streaming transform with bounded memory."""
+
+    language: ClassVar[str] = "rust"
+    tool: ClassVar[str] = "rstask"
+    sizes: ClassVar[Mapping[str, k8s.V1ResourceRequirements]] = {
+        "small": resources("250m", "64Mi", None, "256Mi"),
+        "medium": resources("1", "128Mi", None, "512Mi"),
+        "large": resources("2", "256Mi", None, "1Gi"),
+    }
+
+
+class ElixirImage:
+    """extask: concurrent S3 orchestration, I/O-bound."""
+
+    language: ClassVar[str] = "elixir"
+    tool: ClassVar[str] = "extask"
+    sizes: ClassVar[Mapping[str, k8s.V1ResourceRequirements]] = {
+        "small": resources("100m", "128Mi", None, "384Mi"),
+        "medium": resources("500m", "256Mi", None, "768Mi"),
+        "large": resources("1", "512Mi", None, "1536Mi"),
+    }
+
+
+class PythonTask(PythonImage, TaskPod):
+    """A pytask command as a pod."""
+
+
+class RustTask(RustImage, TaskPod):
+    """An rstask command as a pod."""
+
+
+class ElixirTask(ElixirImage, TaskPod):
+    """An extask command as a pod."""
+
+
+class PythonJob(PythonImage, TaskJob):
+    """A long pytask command as a Kubernetes Job."""
+
+
+class RustJob(RustImage, TaskJob):
+    """A long rstask command as a Kubernetes Job."""
+
+
+class ElixirJob(ElixirImage, TaskJob):
+    """A long extask command as a Kubernetes Job."""

@@ -1,0 +1,327 @@
+"""The base of every task operator: one pod (or Job) per task, configured in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.cncf.kubernetes.operators.job import KubernetesJobOperator
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.providers.cncf.kubernetes.utils.pod_manager import PodPhase
+from airflow.providers.cncf.kubernetes.utils.xcom_sidecar import PodDefaults
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+from kubernetes.client import models as k8s
+
+from taskpods import exit_codes
+from taskpods.exit_codes import Outcome, decide, describe
+from taskpods.images import ImageError, ImageRef, check_version
+from taskpods.labels import label_value
+from taskpods.secrets import SecretEnv, SecretFile, refuse_literal_secrets
+from taskpods.settings import IMAGE_TAG_VARIABLE, Settings
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+RESULT_FILE = "/airflow/xcom/return.json"
+SCRATCH_DIR = "/tmp"  # noqa: S108 - the pod's own emptyDir, per the task contract
+TASK_UID = 10001
+NODE_POOL_LABEL = "polyetl.io/node-pool"
+SIZES = ("small", "medium", "large")
+
+
+def task_args(command: Sequence[str]) -> list[str]:
+    """A tool command line as the operators run it: the result goes to the xcom file.
+
+    >>> task_args(["copy", "--table", "events"])
+    ['copy', '--table', 'events', '--result-file', '/airflow/xcom/return.json']
+    """
+    return [*command, "--result-file", RESULT_FILE]
+
+
+def restricted_container_context() -> k8s.V1SecurityContext:
+    """Pod Security "restricted", per container; the root filesystem read-only."""
+    return k8s.V1SecurityContext(
+        allow_privilege_escalation=False,
+        read_only_root_filesystem=True,
+        run_as_non_root=True,
+        capabilities=k8s.V1Capabilities(drop=["ALL"]),
+        seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+    )
+
+
+def restricted_pod_context() -> k8s.V1PodSecurityContext:
+    return k8s.V1PodSecurityContext(
+        run_as_non_root=True,
+        run_as_user=TASK_UID,
+        run_as_group=TASK_UID,
+        fs_group=TASK_UID,
+        seccomp_profile=k8s.V1SeccompProfile(type="RuntimeDefault"),
+    )
+
+
+def resources(
+    cpu: str, memory: str, cpu_limit: str | None, memory_limit: str
+) -> k8s.V1ResourceRequirements:
+    limits = {"memory": memory_limit} | ({"cpu": cpu_limit} if cpu_limit else {})
+    return k8s.V1ResourceRequirements(requests={"cpu": cpu, "memory": memory}, limits=limits)
+
+
+def base_exit_code(remote_pod: k8s.V1Pod | None, container: str) -> int | None:
+    """The exit code of the task container of a finished pod, if Kubernetes reported one."""
+    statuses = (
+        remote_pod.status.container_statuses if remote_pod and remote_pod.status else None
+    ) or []
+    for status in statuses:
+        if status.name == container and status.state and status.state.terminated:
+            code: int = status.state.terminated.exit_code
+            return code
+    return None
+
+
+class TaskPodMixin:
+    """Everything the language operators share; mixed into a KubernetesPodOperator (or Job).
+
+    Subclasses set ``language``, ``tool`` and ``sizes`` (resources per task size).
+    """
+
+    language: ClassVar[str]
+    tool: ClassVar[str]
+    sizes: ClassVar[Mapping[str, k8s.V1ResourceRequirements]]
+    image: str | None
+
+    def __init__(  # noqa: PLR0913 - keyword-only, each one a documented knob
+        self,
+        *,
+        task_id: str,
+        command: Sequence[str] | None = None,
+        env_vars: Mapping[str, str] | None = None,
+        secrets: Sequence[SecretEnv | SecretFile] = (),
+        size: str = "small",
+        settings: Settings | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if size not in SIZES:
+            raise ValueError(
+                f"task {task_id!r}: expected size to be one of {', '.join(SIZES)}, got: {size!r}"
+            )
+        refuse_literal_secrets(env_vars, task_id)
+        self.settings = settings or Settings.from_env()
+        self.size = size
+        s = self.settings
+        arguments = kwargs.pop("arguments", None)
+        if arguments is None and command is not None:
+            arguments = task_args(command)
+        defaults: dict[str, Any] = {
+            "image": str(self.default_image()) if s.image_version else None,
+            "namespace": s.namespace,
+            "service_account_name": s.service_account,
+            "kubernetes_conn_id": s.kubernetes_conn_id,
+            "container_resources": self.sizes[size],
+            "security_context": restricted_pod_context(),
+            "container_security_context": restricted_container_context(),
+            "xcom_sidecar_container_security_context": restricted_container_context(),
+            "volumes": [k8s.V1Volume(name="scratch", empty_dir=k8s.V1EmptyDirVolumeSource())],
+            "volume_mounts": [k8s.V1VolumeMount(name="scratch", mount_path=SCRATCH_DIR)],
+            "do_xcom_push": True,
+            "get_logs": True,
+            "log_events_on_failure": True,
+            "on_finish_action": "delete_pod",
+            "startup_timeout_seconds": s.startup_timeout_s,
+            "skip_on_exit_code": [exit_codes.NOTHING_TO_DO],
+            "image_pull_policy": "IfNotPresent",
+            "termination_message_policy": "FallbackToLogsOnError",
+            "automount_service_account_token": False,
+        }
+        if s.node_pool:
+            defaults["affinity"] = k8s.V1Affinity(
+                node_affinity=k8s.V1NodeAffinity(
+                    required_during_scheduling_ignored_during_execution=k8s.V1NodeSelector(
+                        node_selector_terms=[
+                            k8s.V1NodeSelectorTerm(
+                                match_expressions=[
+                                    k8s.V1NodeSelectorRequirement(
+                                        key=NODE_POOL_LABEL, operator="In", values=[s.node_pool]
+                                    )
+                                ]
+                            )
+                        ]
+                    )
+                )
+            )
+            defaults["tolerations"] = [
+                k8s.V1Toleration(
+                    key=NODE_POOL_LABEL, operator="Equal", value=s.node_pool, effect="NoSchedule"
+                )
+            ]
+        env = dict(env_vars or {})
+        env.update({f.name: f.path for f in secrets if isinstance(f, SecretFile)})
+        # Secret names may be templates ("{{ params.source }}"): rendered in prepare_run.
+        self.secret_refs = list(secrets)
+        kwargs = {**defaults, **kwargs}
+        super().__init__(  # type: ignore[call-arg]
+            task_id=task_id,
+            arguments=arguments,
+            env_vars=env,
+            secrets=[secret.to_kpo() for secret in secrets],
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------------ image
+
+    def default_image(self, version: str | None = None) -> ImageRef:
+        s = self.settings
+        return ImageRef(s.registry, s.repository(self.tool), version or s.image_version or "")
+
+    def sidecar_image(self, version: str) -> str:
+        if self.settings.xcom_sidecar_image:
+            return self.settings.xcom_sidecar_image
+        return str(
+            ImageRef(self.settings.registry, self.settings.repository("xcom-sidecar"), version)
+        )
+
+    def resolve_image(self, params: Mapping[str, Any], variable_version: str | None) -> ImageRef:
+        """The image for this run: Param ``images.<language>``, else a version from Param
+        ``image_tag`` / the Variable / ``POLYETL_IMAGE_TAG``; always from an allowed registry.
+
+        Raises ImageError naming the bad value; ``execute`` turns it into a failure without
+        retries, before any pod is created.
+        """
+        allowed = self.settings.allowed_registries
+        override = (params.get("images") or {}).get(self.language)
+        if override:
+            source = f"params.images.{self.language}"
+            return ImageRef.parse(override, source).require_registry(allowed, source)
+        for source, version in (
+            ("params.image_tag", params.get("image_tag")),
+            (f"Variable {IMAGE_TAG_VARIABLE}", variable_version),
+            ("POLYETL_IMAGE_TAG", self.settings.image_version),
+        ):
+            if version:
+                ref = self.default_image(check_version(version, source))
+                return ref.require_registry(allowed, "POLYETL_IMAGE_REGISTRY")
+        raise ImageError(
+            f"expected an image version for {self.tool}: set POLYETL_IMAGE_TAG, the Variable "
+            f"{IMAGE_TAG_VARIABLE}, or the Param image_tag; got none"
+        )
+
+    @staticmethod
+    def variable_version() -> str | None:
+        """The Airflow Variable's image version; read only when a task runs."""
+        from airflow.sdk import Variable  # noqa: PLC0415 - only when a task runs
+
+        value = Variable.get(IMAGE_TAG_VARIABLE, default=None)
+        return str(value) if value else None
+
+    def prepare_run(self, context: Context, variable_version: str | None) -> None:
+        """Resolve image, sidecar, secret names and argument overrides for this run.
+
+        Runs before any pod exists: a bad or forbidden image fails the task without retries.
+        """
+        params: Mapping[str, Any] = context.get("params") or {}
+        self.secrets = [
+            type(ref)(ref.name, self.render_template(ref.secret, context), ref.key).to_kpo()  # type: ignore[attr-defined]
+            for ref in self.secret_refs
+        ]
+        try:
+            ref = self.resolve_image(params, variable_version)
+        except ImageError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        self.image = str(ref)
+        self._sidecar_image = self.sidecar_image(ref.version)
+        override = (params.get("task_args") or {}).get(self.task_id)  # type: ignore[attr-defined]
+        if override is not None:
+            self.arguments = task_args(override)
+        self.log.info("task image %s (%s)", self.image, self.language)  # type: ignore[attr-defined]
+
+    # -------------------------------------------------------------------------- pod
+
+    def labels_for(self) -> dict[str, str]:
+        dag_id = getattr(self, "dag_id", None) or "adhoc"
+        return {
+            "app.kubernetes.io/part-of": "polyetl",
+            "app.kubernetes.io/managed-by": "airflow",
+            "polyetl.io/pipeline": label_value(dag_id),
+            "polyetl.io/task": label_value(self.task_id),  # type: ignore[attr-defined]
+            "polyetl.io/language": self.language,
+        }
+
+    def build_pod_request_obj(
+        self, context: Context | None = None, *, dry_run: bool = False
+    ) -> k8s.V1Pod:
+        pod: k8s.V1Pod = super().build_pod_request_obj(context, dry_run=dry_run)  # type: ignore[misc]
+        pod.metadata.labels = {**(pod.metadata.labels or {}), **self.labels_for()}
+        version = (
+            ImageRef.parse(pod.spec.containers[0].image).version
+            if pod.spec.containers[0].image
+            else None
+        )
+        sidecar = getattr(self, "_sidecar_image", None) or (
+            self.sidecar_image(version) if version else None
+        )
+        for container in pod.spec.containers:
+            if container.name == PodDefaults.SIDECAR_CONTAINER_NAME and sidecar:
+                container.image = sidecar
+        return pod
+
+    def classify_failure(self, exc: AirflowException, remote_pod: k8s.V1Pod | None) -> None:
+        """Re-raise a pod failure as the contract says: no retries for 64/65, else retry."""
+        code = base_exit_code(remote_pod, self.base_container_name)  # type: ignore[attr-defined]
+        outcome = decide(code)
+        if outcome is Outcome.FAIL_NO_RETRY:
+            raise AirflowFailException(
+                f"{self.tool} exited {describe(code)}: retrying cannot help; not retried"
+            ) from exc
+        if outcome is Outcome.SKIP:
+            raise AirflowSkipException(f"{self.tool} exited {describe(code)}") from exc
+        raise exc
+
+
+class TaskPod(TaskPodMixin, KubernetesPodOperator):
+    """A task as one bare pod."""
+
+    def execute(self, context: Context) -> Any:
+        self.prepare_run(context, self.variable_version())
+        return super().execute(context)
+
+    def cleanup(
+        self,
+        pod: k8s.V1Pod,
+        remote_pod: k8s.V1Pod,
+        xcom_result: dict[str, Any] | None = None,
+        context: Context | None = None,
+    ) -> None:
+        try:
+            super().cleanup(pod, remote_pod, xcom_result=xcom_result, context=context)
+        except (AirflowSkipException, AirflowFailException):
+            raise
+        except AirflowException as exc:
+            self.classify_failure(exc, remote_pod)
+
+
+class TaskJob(TaskPodMixin, KubernetesJobOperator):
+    """A long task as a Kubernetes Job: survives the loss of the Airflow worker watching it.
+
+    Retries stay Airflow's (backoffLimit 0), so the exit-code mapping holds as for pods.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("backoff_limit", 0)
+        kwargs.setdefault("wait_until_job_complete", True)
+        kwargs.setdefault("parallelism", 1)
+        kwargs.setdefault("completions", 1)
+        kwargs.setdefault("ttl_seconds_after_finished", 3600)
+        super().__init__(**kwargs)
+
+    def execute(self, context: Context) -> Any:
+        self.prepare_run(context, self.variable_version())
+        try:
+            return super().execute(context)
+        except (AirflowSkipException, AirflowFailException):
+            raise
+        except AirflowException as exc:
+            pods = getattr(self, "pods", None) or []
+            remote = self.pod_manager.read_pod(pods[0]) if pods else None
+            if remote is not None and remote.status and remote.status.phase == PodPhase.SUCCEEDED:
+                raise
+            self.classify_failure(exc, remote)
+            raise

@@ -1,0 +1,63 @@
+"""Deployment settings of the task pods: one place, read from the environment.
+
+Every value has an env var (``POLYETL_*``); the image version can also be changed at run time
+through the Airflow Variable ``polyetl_image_tag`` and per DAG run through Params (see
+``taskpods.params``). Reading the environment is all that happens at DAG parse time; the
+Variable is read only when a task executes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from taskpods.images import DEFAULT_REGISTRY, check_version
+
+IMAGE_TAG_VARIABLE = "polyetl_image_tag"
+
+
+def _csv(raw: str | None) -> frozenset[str]:
+    return frozenset(part.strip() for part in (raw or "").split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where images come from and where and how task pods run."""
+
+    registry: str = DEFAULT_REGISTRY
+    repository_prefix: str = "polyetl"
+    image_version: str | None = None
+    allowed_registries: frozenset[str] = field(default_factory=frozenset)
+    namespace: str = "polyetl"
+    service_account: str = "polyetl-task"
+    node_pool: str | None = None
+    xcom_sidecar_image: str | None = None
+    startup_timeout_s: int = 180
+    kubernetes_conn_id: str = "kubernetes_default"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``POLYETL_*`` variables; unset ones keep their defaults."""
+        e = os.environ if env is None else env
+        registry = e.get("POLYETL_IMAGE_REGISTRY", DEFAULT_REGISTRY)
+        version = e.get("POLYETL_IMAGE_TAG") or None
+        if version is not None:
+            check_version(version, "POLYETL_IMAGE_TAG")
+        allowed = _csv(e.get("POLYETL_ALLOWED_REGISTRIES")) or frozenset({registry})
+        return cls(
+            registry=registry,
+            repository_prefix=e.get("POLYETL_IMAGE_REPOSITORY_PREFIX", "polyetl"),
+            image_version=version,
+            allowed_registries=allowed,
+            namespace=e.get("POLYETL_NAMESPACE", "polyetl"),
+            service_account=e.get("POLYETL_SERVICE_ACCOUNT", "polyetl-task"),
+            node_pool=e.get("POLYETL_NODE_POOL") or None,
+            xcom_sidecar_image=e.get("POLYETL_XCOM_SIDECAR_IMAGE") or None,
+            startup_timeout_s=int(e.get("POLYETL_POD_STARTUP_TIMEOUT", "180")),
+            kubernetes_conn_id=e.get("POLYETL_KUBERNETES_CONN_ID", "kubernetes_default"),
+        )
+
+    def repository(self, name: str) -> str:
+        """``polyetl/rstask`` for ``rstask``."""
+        return f"{self.repository_prefix}/{name}" if self.repository_prefix else name
