@@ -1,0 +1,118 @@
+"""
+### ClickHouse database sync, with no downtime on the destination
+
+Copies database `database` from the **source** server to the **destination** server. The
+classic recipe drops the destination database and refills it — downtime, and a half-empty
+database if anything fails. This one never exposes a partial destination:
+
+1. **plan** — list the source tables (include/skip patterns; views and dictionaries handled
+   explicitly), row counts and sizes;
+2. **prepare** — a staging database on the destination with the source schemas;
+3. **copy** — one task per table (server-side `INSERT … SELECT FROM remote()` when the
+   destination can reach the source, else client-side streaming);
+4. **verify** — row counts and order-independent checksums, source vs staging;
+5. **swap** — `EXCHANGE TABLES` per table (atomic), old copies dropped; a re-run finishes a
+   partial swap;
+6. **cleanup** — staging leftovers dropped.
+
+Connections are Kubernetes Secrets named by the Params `source` and `destination`, with keys
+`host`, `port`, `user`, `password` — never values in this file. Every step is `pytask`
+(tasks/python) in its own pod; exit codes follow docs/task-contract.md.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Param, task
+
+from taskpods import PythonTask, SecretEnv, image_params, task_args
+
+CONNECTION_KEYS = {"HOST": "host", "PORT": "port", "USER": "user", "PASSWORD": "password"}
+
+
+def connection_secrets(role: str, secret: str) -> list[SecretEnv]:
+    """PYTASK_<ROLE>_HOST/PORT/USER/PASSWORD from the Kubernetes Secret named `secret`."""
+    return [SecretEnv(f"PYTASK_{role}_{var}", secret, key) for var, key in CONNECTION_KEYS.items()]
+
+
+SECRETS = [
+    *connection_secrets("SOURCE", "{{ params.source }}"),
+    *connection_secrets("DEST", "{{ params.destination }}"),
+]
+
+# Run options travel as env (the contract's <P>FLAG fallbacks), rendered from the Params.
+ENV = {
+    "PYTASK_DATABASE": "{{ params.database }}",
+    "PYTASK_STAGING_DATABASE": "{{ params.database }}__polyetl_staging",
+    "PYTASK_INCLUDE": "{{ params.include | join(',') }}",
+    "PYTASK_SKIP": "{{ params.skip | join(',') }}",
+    "PYTASK_PATTERN_SYNTAX": "{{ params.pattern_syntax }}",
+    "PYTASK_COPY_MODE": "{{ params.copy_mode }}",
+    "PYTASK_EXECUTE_ON": "{{ params.execute_on }}",
+    "PYTASK_SOURCE_SECURE": "{{ params.source_secure | lower }}",
+    "PYTASK_SOURCE_VERIFY": "{{ params.source_verify | lower }}",
+    "PYTASK_DEST_SECURE": "{{ params.destination_secure | lower }}",
+    "PYTASK_DEST_VERIFY": "{{ params.destination_verify | lower }}",
+}
+
+with DAG(
+    dag_id="clickhouse_db_sync",
+    description="Zero-downtime ClickHouse sync: plan, prepare, copy, verify, swap, cleanup",
+    doc_md=__doc__,
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["polyetl", "clickhouse"],
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    params={
+        "source": Param(
+            "clickhouse-source", type="string", minLength=1, title="Source connection (Secret name)"
+        ),
+        "destination": Param(
+            "clickhouse-destination",
+            type="string",
+            minLength=1,
+            title="Destination connection (Secret name)",
+        ),
+        "database": Param("analytics", type="string", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"),
+        "include": Param(
+            [], type="array", items={"type": "string"}, title="Only tables matching these"
+        ),
+        "skip": Param(
+            [], type="array", items={"type": "string"}, title="Never tables matching these"
+        ),
+        "pattern_syntax": Param("glob", enum=["glob", "regex"]),
+        "copy_mode": Param("auto", enum=["auto", "server", "client"]),
+        "execute_on": Param(
+            "destination",
+            enum=["destination", "source"],
+            title="Server running server-side copies",
+        ),
+        "source_secure": Param(False, type="boolean"),
+        "source_verify": Param(True, type="boolean"),
+        "destination_secure": Param(False, type="boolean"),
+        "destination_verify": Param(True, type="boolean"),
+        **image_params(),
+    },
+) as dag:
+    common: dict[str, Any] = {"env_vars": ENV, "secrets": SECRETS}
+
+    plan = PythonTask(task_id="plan", command=["plan"], **common)
+    prepare = PythonTask(task_id="prepare", command=["prepare"], **common)
+
+    @task
+    def copy_commands(plan_result: dict[str, Any]) -> list[list[str]]:
+        """One `copy --table T` per planned table (the plan's `outputs.tables`)."""
+        return [task_args(["copy", "--table", table]) for table in plan_result["outputs"]["tables"]]
+
+    copy = PythonTask.partial(task_id="copy", size="medium", **common).expand(
+        arguments=copy_commands(plan.output)  # type: ignore[arg-type]  # resolved at run time
+    )
+    verify = PythonTask(task_id="verify", command=["verify"], **common)
+    swap = PythonTask(task_id="swap", command=["swap"], **common)
+    cleanup = PythonTask(task_id="cleanup", command=["cleanup"], **common)
+
+    plan >> prepare >> copy >> verify >> swap >> cleanup

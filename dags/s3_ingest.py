@@ -1,0 +1,138 @@
+"""
+### S3 ingest: provider feeds into one ClickHouse events table
+
+Sports data lands as raw objects under `raw/<provider>/…` (CSV or NDJSON, maybe gzip).
+
+1. **discover** (`extask`) — objects not yet ingested, according to the ingest ledger in S3;
+   written as batch manifests (`manifests/<run>/batch-NNNN.json`: keys, sizes, ETags), so the
+   xcom stays small whatever the backlog. Nothing new → the run is skipped.
+2. per batch, a mapped task group:
+   - **transform** (`rstask`) — each raw object into normalised events under `staged/…`,
+     bad rows to `quarantine/…` with a reason; rows in = rows out + rows quarantined;
+   - **load** (`pytask`) — staged objects into ClickHouse idempotently (re-loading an object
+     never duplicates rows); emits the Asset of the events table;
+   - **archive** (`extask`) — raw objects copied to cold storage, verified, recorded in the
+     ledger, then deleted; refuses objects that changed since discover.
+
+Credentials come from the Kubernetes Secrets `s3-credentials` and `clickhouse-destination`,
+never from this file. Every run is idempotent: the same inputs give the same end state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG, Asset, Param, task, task_group
+
+from taskpods import ElixirTask, PythonTask, RustTask, SecretEnv, image_params, task_args
+
+EVENTS_ASSET = Asset("clickhouse://clickhouse-destination/polyetl/events")
+
+
+def s3_secrets(prefix: str) -> list[SecretEnv]:
+    return [
+        SecretEnv(f"{prefix}S3_ACCESS_KEY_ID", "s3-credentials", "access_key_id"),
+        SecretEnv(f"{prefix}S3_SECRET_ACCESS_KEY", "s3-credentials", "secret_access_key"),
+    ]
+
+
+def s3_env(prefix: str) -> dict[str, str]:
+    return {
+        f"{prefix}S3_ENDPOINT_URL": "{{ params.s3_endpoint }}",
+        f"{prefix}S3_REGION": "{{ params.s3_region }}",
+        f"{prefix}BUCKET": "{{ params.bucket }}",
+    }
+
+
+CLICKHOUSE_SECRETS = [
+    SecretEnv("PYTASK_DEST_HOST", "clickhouse-destination", "host"),
+    SecretEnv("PYTASK_DEST_PORT", "clickhouse-destination", "port"),
+    SecretEnv("PYTASK_DEST_USER", "clickhouse-destination", "user"),
+    SecretEnv("PYTASK_DEST_PASSWORD", "clickhouse-destination", "password"),
+]
+
+with DAG(
+    dag_id="s3_ingest",
+    description="Provider feeds from S3 into ClickHouse: discover, transform, load, archive",
+    doc_md=__doc__,
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["polyetl", "s3", "clickhouse"],
+    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    params={
+        "bucket": Param("polyetl", type="string", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"),
+        "providers": Param(
+            [],
+            type="array",
+            items={"type": "string", "pattern": r"^[a-z0-9_-]+$"},
+            title="Providers (all if empty)",
+        ),
+        "limit": Param(
+            1000, type="integer", minimum=1, title="At most this many new objects per run"
+        ),
+        "batch_size": Param(
+            50, type="integer", minimum=1, maximum=1000, title="Objects per mapped batch"
+        ),
+        "table": Param("events", type="string", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"),
+        "database": Param("polyetl", type="string", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"),
+        "archive_prefix": Param("archive/", type="string", pattern=r"^[a-z0-9/_-]*$"),
+        "storage_class": Param("GLACIER", type="string", pattern=r"^[A-Z_]+$"),
+        "s3_endpoint": Param("http://s3.polyetl.svc.cluster.local:7070", type="string"),
+        "s3_region": Param("us-east-1", type="string"),
+        **image_params(),
+    },
+) as dag:
+    discover = ElixirTask(
+        task_id="discover",
+        command=["discover", "--run-id", "{{ run_id }}"],
+        env_vars={
+            **s3_env("EXTASK_"),
+            "EXTASK_PROVIDERS": "{{ params.providers | join(',') }}",
+            "EXTASK_LIMIT": "{{ params.limit }}",
+            "EXTASK_BATCH_SIZE": "{{ params.batch_size }}",
+        },
+        secrets=s3_secrets("EXTASK_"),
+    )
+
+    @task
+    def batches(discover_result: dict[str, Any]) -> list[str]:
+        """The batch manifests discover wrote (`outputs.manifests`), one mapped group each."""
+        manifests: list[str] = discover_result["outputs"]["manifests"]
+        return manifests
+
+    @task_group
+    def ingest(manifest: str) -> None:
+        transform = RustTask(
+            task_id="transform",
+            arguments=task_args(["transform", "--manifest", manifest]),
+            env_vars=s3_env("RSTASK_"),
+            secrets=s3_secrets("RSTASK_"),
+            size="medium",
+        )
+        load = PythonTask(
+            task_id="load",
+            arguments=task_args(["load", "--manifest", manifest]),
+            env_vars={
+                **s3_env("PYTASK_"),
+                "PYTASK_DATABASE": "{{ params.database }}",
+                "PYTASK_TABLE": "{{ params.table }}",
+            },
+            secrets=[*s3_secrets("PYTASK_"), *CLICKHOUSE_SECRETS],
+            outlets=[EVENTS_ASSET],
+        )
+        archive = ElixirTask(
+            task_id="archive",
+            arguments=task_args(["archive", "--manifest", manifest]),
+            env_vars={
+                **s3_env("EXTASK_"),
+                "EXTASK_ARCHIVE_PREFIX": "{{ params.archive_prefix }}",
+                "EXTASK_STORAGE_CLASS": "{{ params.storage_class }}",
+            },
+            secrets=s3_secrets("EXTASK_"),
+        )
+        transform >> load >> archive
+
+    ingest.expand(manifest=batches(discover.output))  # type: ignore[arg-type]  # run time
