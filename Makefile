@@ -29,7 +29,7 @@ base-images: ## Only make sure the base images exist (pull, or build from Debian
 
 ##@ Test
 
-test: lint test-python test-rust test-elixir images test-contract test-integration test-e2e ## Lint + every test level that runs here
+test: lint test-python test-rust test-elixir images test-contract test-dags test-integration test-e2e ## Lint + every test level that runs here
 
 test-python: ## Python task unit tests (tasks/python)
 	hack/test.sh python
@@ -42,6 +42,9 @@ test-elixir: ## Elixir task tests (tasks/elixir), incl. tests running the real r
 
 test-contract: ## Every task image honours docs/task-contract.md (after `make images`)
 	hack/test.sh contract
+
+test-dags: ## DAGs load; every task renders the expected pod; exit codes map (after `make images`)
+	hack/test.sh dags
 
 test-integration: ## Tests against real services (starts and stops the S3 server)
 	hack/test.sh integration
@@ -84,5 +87,5 @@ s3-stop: ## Stop the local S3 server
 	hack/s3-server.sh stop
 
 .PHONY: help setup images base-images test test-python test-rust test-elixir test-contract \
-	test-integration test-e2e lint lint-python lint-rust lint-elixir kind-up kind-down kind-load \
+	test-dags test-integration test-e2e lint lint-python lint-rust lint-elixir kind-up kind-down kind-load \
 	kind-node-image s3-start s3-stop

@@ -3,7 +3,7 @@
 # suite needs the images (`make images`), integration needs the S3 server, which this script
 # starts for the run and stops afterwards.
 #
-#   test.sh python|rust|elixir|contract|integration|e2e|all
+#   test.sh python|rust|elixir|contract|dags|integration|e2e|all
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -25,6 +25,10 @@ contract_tests() {
   (cd "$REPO_ROOT" && run uv run --frozen tox -e contract)
 }
 
+dags_tests() {
+  (cd "$REPO_ROOT" && run uv run --frozen tox -e dags)
+}
+
 S3_STARTED=""
 stop_s3() { [[ -n "$S3_STARTED" ]] && "$REPO_ROOT/hack/s3-server.sh" stop; return 0; }
 
@@ -43,12 +47,13 @@ e2e_tests() {
 }
 
 main() {
-  [[ $# -eq 1 ]] || die "usage: $0 python|rust|elixir|contract|integration|e2e|all"
+  [[ $# -eq 1 ]] || die "usage: $0 python|rust|elixir|contract|dags|integration|e2e|all"
   case "$1" in
     python) python_tests ;;
     rust) rust_tests ;;
     elixir) elixir_tests ;;
     contract) contract_tests ;;
+    dags) dags_tests ;;
     integration) integration_tests ;;
     e2e) e2e_tests ;;
     all)
@@ -57,10 +62,11 @@ main() {
       elixir_tests
       "$REPO_ROOT/hack/images.sh" build
       contract_tests
+      dags_tests
       integration_tests
       e2e_tests
       ;;
-    *) die "expected a test level (python, rust, elixir, contract, integration, e2e, all), got: \"$1\"" ;;
+    *) die "expected a test level (python, rust, elixir, contract, dags, integration, e2e, all), got: \"$1\"" ;;
   esac
 }
 

@@ -1,0 +1,126 @@
+"""Both DAGs load cleanly, and every task renders the pod the contract and the cluster expect."""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from typing import Any
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from kubernetes.client import ApiClient
+
+from tests.dags.conftest import DAGS_DIR, TAG
+
+EXPECTED = {
+    "clickhouse_db_sync": {"plan", "prepare", "copy", "verify", "swap", "cleanup", "copy_commands"},
+    "s3_ingest": {"discover", "batches", "ingest.transform", "ingest.load", "ingest.archive"},
+}
+TOOLS = {"python": "pytask", "rust": "rstask", "elixir": "extask"}
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a warning at import is a failure
+        return DagBag(dag_folder=str(DAGS_DIR), safe_mode=False)
+
+
+def pod_tasks(dagbag: DagBag) -> list[Any]:
+    return [t for dag in dagbag.dags.values() for t in dag.tasks if hasattr(t, "language")]
+
+
+SAMPLE_MANIFEST = "manifests/run/batch-0001.json"
+
+
+def rendered(task: Any) -> dict[str, Any]:
+    """The pod spec; a task inside the mapped group gets a sample manifest in place of the
+    group's argument, which only a running DAG resolves."""
+    task = copy.copy(task)
+    task.arguments = [a if isinstance(a, str) else SAMPLE_MANIFEST for a in task.arguments]
+    pod = task.build_pod_request_obj(dry_run=True)
+    result: dict[str, Any] = ApiClient().sanitize_for_serialization(pod)
+    return result
+
+
+def test_dagbag_has_both_dags_without_errors(dagbag: DagBag) -> None:
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dags) == set(EXPECTED)
+    for dag_id, task_ids in EXPECTED.items():
+        assert set(dagbag.dags[dag_id].task_ids) == task_ids
+        assert dagbag.dags[dag_id].doc_md, f"{dag_id} has no doc_md"
+
+
+def test_pipelines_are_chained_in_order(dagbag: DagBag) -> None:
+    sync = dagbag.dags["clickhouse_db_sync"]
+    for up, down in [
+        ("plan", "prepare"),
+        ("prepare", "copy"),
+        ("copy", "verify"),
+        ("verify", "swap"),
+        ("swap", "cleanup"),
+    ]:
+        assert down in sync.get_task(up).downstream_task_ids
+    ingest = dagbag.dags["s3_ingest"]
+    for up, down in [("ingest.transform", "ingest.load"), ("ingest.load", "ingest.archive")]:
+        assert down in ingest.get_task(up).downstream_task_ids
+    assert [a.uri for a in ingest.get_task("ingest.load").outlets] == [
+        "clickhouse://clickhouse-destination/polyetl/events"
+    ]
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED))
+def test_every_task_renders_a_restricted_pod(dagbag: DagBag, dag_id: str) -> None:
+    tasks = [t for t in pod_tasks(dagbag) if t.dag_id == dag_id and not t.is_mapped]
+    assert tasks
+    for task in tasks:
+        spec = rendered(task)
+        main, sidecar = spec["spec"]["containers"]
+        # image: the language's repository, pinned by the one setting, never latest
+        assert main["image"] == f"docker.io/polyetl/{TOOLS[task.language]}:{TAG}"
+        assert sidecar["image"] == f"docker.io/polyetl/xcom-sidecar:{TAG}"
+        # the contract's CLI: a command, and the result into the xcom file
+        assert main["args"][-2:] == ["--result-file", "/airflow/xcom/return.json"]
+        # security: pod and every container restricted, root filesystem read-only
+        pod_sc = spec["spec"]["securityContext"]
+        assert pod_sc["runAsNonRoot"] is True
+        assert pod_sc["runAsUser"] == 10001
+        assert pod_sc["seccompProfile"] == {"type": "RuntimeDefault"}
+        for container in (main, sidecar):
+            sc = container["securityContext"]
+            assert sc["allowPrivilegeEscalation"] is False
+            assert sc["readOnlyRootFilesystem"] is True
+            assert sc["capabilities"] == {"drop": ["ALL"]}
+        assert spec["spec"]["automountServiceAccountToken"] is False
+        assert spec["spec"]["serviceAccountName"] == "polyetl-task"
+        assert spec["metadata"]["namespace"] == "polyetl"
+        assert {"name": "scratch", "mountPath": "/tmp"}.items() <= main["volumeMounts"][-1].items()
+        # labels: pipeline, task, language; every value a valid label value
+        labels = spec["metadata"]["labels"]
+        assert labels["polyetl.io/pipeline"] == dag_id
+        assert labels["polyetl.io/language"] == task.language
+        assert all(len(v) <= 63 for v in labels.values())
+        # secrets only by reference: no env var with a secret name has a literal value
+        for env in main.get("env", []):
+            if env["name"].endswith(("_PASSWORD", "_SECRET", "_TOKEN", "_KEY")):
+                assert "value" not in env, env
+                assert "secretKeyRef" in env["valueFrom"], env
+        assert main["resources"]["limits"]["memory"]
+        assert not spec["spec"].get("affinity"), "no node pool configured, so no affinity"
+
+
+def test_sync_reads_connections_from_the_secrets_the_params_name(dagbag: DagBag) -> None:
+    env = {
+        e["name"]: e
+        for e in rendered(dagbag.dags["clickhouse_db_sync"].get_task("plan"))["spec"]["containers"][
+            0
+        ]["env"]
+    }
+    assert env["PYTASK_SOURCE_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "{{ params.source }}",
+        "key": "password",
+    }
+    assert (
+        env["PYTASK_DEST_HOST"]["valueFrom"]["secretKeyRef"]["name"] == "{{ params.destination }}"
+    )
+    assert env["PYTASK_COPY_MODE"]["value"] == "{{ params.copy_mode }}"

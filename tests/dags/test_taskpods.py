@@ -1,0 +1,279 @@
+"""The operator package: image resolution and the allowlist, pod defaults, secrets, labels,
+and the exit-code mapping — the last against real containers of each task image."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+import pytest
+from airflow.sdk import DAG
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+from kubernetes.client import ApiClient
+from kubernetes.client import models as k8s
+
+from taskpods import (
+    ElixirTask,
+    ImageError,
+    ImageRef,
+    Outcome,
+    PythonJob,
+    RustTask,
+    SecretEnv,
+    SecretFile,
+    Settings,
+    decide,
+)
+from taskpods.labels import label_value
+from tests.dags.conftest import REPO_ROOT, TAG
+
+
+def settings(**overrides: Any) -> Settings:
+    return Settings(
+        **{"image_version": TAG, "allowed_registries": frozenset({"docker.io"}), **overrides}
+    )
+
+
+def render(task: Any) -> dict[str, Any]:
+    result: dict[str, Any] = ApiClient().sanitize_for_serialization(
+        task.build_pod_request_obj(dry_run=True)
+    )
+    return result
+
+
+# ----------------------------------------------------------------------------- images
+
+
+@pytest.mark.parametrize(
+    ("ref", "expected"),
+    [
+        ("polyetl/rstask:abc", "docker.io/polyetl/rstask:abc"),
+        ("registry.internal:5000/etl/pytask:1.2.3", "registry.internal:5000/etl/pytask:1.2.3"),
+        ("localhost/x@sha256:" + "a" * 64, "localhost/x@sha256:" + "a" * 64),
+    ],
+)
+def test_image_refs_parse(ref: str, expected: str) -> None:
+    assert str(ImageRef.parse(ref)) == expected
+
+
+@pytest.mark.parametrize(
+    "ref", ["polyetl/rstask:latest", "polyetl/rstask", "Bad/Name:1", "x:tag with space"]
+)
+def test_image_refs_refused(ref: str) -> None:
+    with pytest.raises(ImageError, match="expected image"):
+        ImageRef.parse(ref)
+
+
+def test_resolution_order_params_then_variable_then_setting() -> None:
+    with DAG("resolve"):
+        task = RustTask(task_id="t", command=["selfcheck"], settings=settings())
+    assert str(task.resolve_image({}, None)) == f"docker.io/polyetl/rstask:{TAG}"
+    assert task.resolve_image({}, "fromvariable").version == "fromvariable"
+    assert task.resolve_image({"image_tag": "fromparam"}, "fromvariable").version == "fromparam"
+    full = task.resolve_image({"images": {"rust": "docker.io/team/rstask:v2"}}, "x")
+    assert str(full) == "docker.io/team/rstask:v2"
+
+
+def test_override_outside_the_allowlist_fails_before_any_pod() -> None:
+    with DAG("allowlist"):
+        task = RustTask(task_id="t", command=["selfcheck"], settings=settings())
+    context: Any = {"params": {"images": {"rust": "evil.example.com/rstask:1"}}}
+    # No Kubernetes config exists in this test: had the operator tried to create a pod, the
+    # error would be a kubernetes ConfigException, not this.
+    with pytest.raises(
+        AirflowFailException, match=r"allowed registry \(docker.io\).*evil.example.com"
+    ):
+        task.prepare_run(context, None)
+    with pytest.raises(AirflowFailException, match='got: "latest"'):
+        task.prepare_run({"params": {"image_tag": "latest"}}, None)
+
+
+def test_no_version_anywhere_is_a_clear_failure() -> None:
+    with DAG("noversion"):
+        task = ElixirTask(task_id="t", command=["selfcheck"], settings=settings(image_version=None))
+    with pytest.raises(
+        AirflowFailException, match="POLYETL_IMAGE_TAG, the Variable polyetl_image_tag"
+    ):
+        task.prepare_run({"params": {}}, None)
+
+
+def test_prepare_run_renders_secret_names_and_task_args_override() -> None:
+    with DAG("render", params={"source": "ch-a"}):
+        task = RustTask(
+            task_id="t",
+            command=["selfcheck"],
+            secrets=[SecretEnv("RSTASK_DB_PASSWORD", "{{ params.source }}", "password")],
+            settings=settings(),
+        )
+    task.prepare_run(
+        {
+            "params": {
+                "source": "ch-a",
+                "task_args": {"t": ["selfcheck", "--fail-with", "transient"]},
+            }
+        },
+        None,
+    )
+    pod = render(task)
+    env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+    assert env["RSTASK_DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "ch-a",
+        "key": "password",
+    }
+    assert pod["spec"]["containers"][0]["args"] == [
+        "selfcheck",
+        "--fail-with",
+        "transient",
+        "--result-file",
+        "/airflow/xcom/return.json",
+    ]
+
+
+# ------------------------------------------------------------------------ pod defaults
+
+
+def test_node_pool_sets_affinity_and_toleration() -> None:
+    with DAG("pool"):
+        task = PythonJob(
+            task_id="t", command=["plan"], size="large", settings=settings(node_pool="etl")
+        )
+    spec = render(task)["spec"]
+    term = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["nodeSelectorTerms"][0]["matchExpressions"] == [
+        {"key": "polyetl.io/node-pool", "operator": "In", "values": ["etl"]}
+    ]
+    assert spec["tolerations"] == [
+        {"key": "polyetl.io/node-pool", "operator": "Equal", "value": "etl", "effect": "NoSchedule"}
+    ]
+    assert spec["containers"][0]["resources"]["limits"]["memory"] == "4Gi"
+    assert task.backoff_limit == 0  # retries stay Airflow's, so exit codes keep their meaning
+
+
+def test_secret_files_mount_read_only_and_env_points_to_them() -> None:
+    with DAG("files"):
+        task = RustTask(
+            task_id="t",
+            command=["selfcheck"],
+            settings=settings(),
+            secrets=[SecretFile("RSTASK_DB_PASSWORD_FILE", "db", "password")],
+        )
+    spec = render(task)["spec"]
+    main = spec["containers"][0]
+    env = {e["name"]: e.get("value") for e in main["env"]}
+    assert env["RSTASK_DB_PASSWORD_FILE"] == "/var/run/secrets/polyetl/db.password/password"
+    mount = next(
+        m for m in main["volumeMounts"] if m["mountPath"] == "/var/run/secrets/polyetl/db.password"
+    )
+    assert mount["readOnly"] is True
+    volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+    assert volume["secret"] == {
+        "secretName": "db",
+        "items": [{"key": "password", "path": "password"}],
+    }
+
+
+def test_literal_secret_values_are_refused_in_dag_code() -> None:
+    with pytest.raises(ValueError, match="RSTASK_DB_PASSWORD"), DAG("literal"):
+        RustTask(
+            task_id="t",
+            command=["x"],
+            env_vars={"RSTASK_DB_PASSWORD": "hunter2"},
+            settings=settings(),
+        )
+
+
+def test_bad_size_is_refused() -> None:
+    with (
+        pytest.raises(
+            ValueError, match="expected size to be one of small, medium, large, got: 'huge'"
+        ),
+        DAG("s"),
+    ):
+        RustTask(task_id="t", command=["x"], size="huge", settings=settings())
+
+
+def test_label_values_stay_within_kubernetes_limits() -> None:
+    long_id = "ingest_" + "very_long_provider_name_" * 4
+    value = label_value(long_id)
+    assert len(value) == 63
+    assert value != label_value(long_id + "x")  # distinct ids keep distinct labels
+    assert value[0].isalnum()
+    assert value[-1].isalnum()
+
+
+# ------------------------------------------------------------------- exit-code mapping
+
+
+def image_refs() -> dict[str, str]:
+    out = subprocess.run(
+        [str(REPO_ROOT / "hack" / "images.sh"), "refs"], capture_output=True, text=True, check=True
+    ).stdout
+    return dict(line.split(" ", 1) for line in out.splitlines())
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("language", ["python", "rust", "elixir"])
+@pytest.mark.parametrize(
+    ("fail_with", "outcome"),
+    [
+        (None, Outcome.SUCCESS),
+        ("permanent", Outcome.FAIL_NO_RETRY),
+        ("transient", Outcome.FAIL_RETRY),
+        ("nothing-to-do", Outcome.SKIP),
+    ],
+)
+def test_exit_codes_of_real_containers_map_to_outcomes(
+    language: str, fail_with: str | None, outcome: Outcome
+) -> None:
+    args = ["selfcheck", *(["--fail-with", fail_with] if fail_with else [])]
+    proc = subprocess.run(
+        [
+            "docker",
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "--read-only",
+            "--network",
+            "none",
+            "--tmpfs",
+            "/tmp",
+            image_refs()[language],
+            *args,
+        ],
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    assert decide(proc.returncode) is outcome, proc.stderr
+
+
+def pod_exited(code: int) -> k8s.V1Pod:
+    terminated = k8s.V1ContainerStateTerminated(exit_code=code)
+    status = k8s.V1ContainerStatus(
+        name="base",
+        image="i",
+        image_id="",
+        ready=False,
+        restart_count=0,
+        state=k8s.V1ContainerState(terminated=terminated),
+    )
+    return k8s.V1Pod(status=k8s.V1PodStatus(phase="Failed", container_statuses=[status]))
+
+
+@pytest.mark.parametrize(
+    ("code", "raised"),
+    [
+        (65, AirflowFailException),
+        (64, AirflowFailException),
+        (75, AirflowException),
+        (137, AirflowException),
+        (99, AirflowSkipException),
+    ],
+)
+def test_operator_reraises_pod_failures_by_the_contract(code: int, raised: type[Exception]) -> None:
+    with DAG("classify"):
+        task = RustTask(task_id="t", command=["x"], settings=settings())
+    with pytest.raises(raised) as info:
+        task.classify_failure(AirflowException("Pod t returned a failure."), pod_exited(code))
+    assert type(info.value) is raised
