@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
-from pytask.commands import selfcheck
+from pytask.commands import plan, selfcheck
 from pytask.config import CommonSettings
 from pytask.result import TaskResult
 
@@ -48,4 +48,5 @@ def _from_module(name: str, module: ModuleType) -> Command:
 
 COMMANDS: dict[str, Command] = {
     "selfcheck": _from_module("selfcheck", selfcheck),
+    "plan": _from_module("plan", plan),
 }

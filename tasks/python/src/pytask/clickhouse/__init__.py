@@ -1,0 +1,1 @@
+"""ClickHouse building blocks of the sync and load commands: names, connections, catalog."""

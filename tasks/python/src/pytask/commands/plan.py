@@ -1,0 +1,150 @@
+"""List the source tables to sync: patterns applied, views and dictionaries set aside.
+
+Reads ``system.tables`` on the source server for ``--database``; keeps the tables the
+include/skip patterns select (globs by default, ``--pattern-syntax regex`` for full-match
+regular expressions); lists every skipped object with its reason; counts rows and bytes.
+The result (``outputs.tables``) is what the DAG fans ``copy`` out over.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from pytask import ENV_PREFIX
+from pytask.clickhouse.catalog import SKIPPED_ENGINES, database_exists, list_tables
+from pytask.clickhouse.connection import Server
+from pytask.clickhouse.names import IDENTIFIER, Patterns, identifier
+from pytask.config import flag_or_env, source_of
+from pytask.errors import NothingToDo, PermanentError, UsageError
+from pytask.result import TaskResult
+
+if TYPE_CHECKING:
+    from pytask.commands import Context
+
+
+INNER_TABLE = "inner table of a materialized view: goes with its view"
+ODD_NAME = "name is not a plain identifier (letters, digits, _): refused for safety"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare plan's flags (each with its PYTASK_ env fallback)."""
+    add_database_arguments(parser)
+    parser.add_argument(
+        "--include",
+        metavar="PATTERNS",
+        help=f"comma-separated table patterns to keep (env {ENV_PREFIX}INCLUDE)",
+    )
+    parser.add_argument(
+        "--skip",
+        metavar="PATTERNS",
+        help=f"comma-separated table patterns to leave out (env {ENV_PREFIX}SKIP)",
+    )
+    parser.add_argument(
+        "--pattern-syntax",
+        metavar="SYNTAX",
+        help=f"glob (default) or regex (env {ENV_PREFIX}PATTERN_SYNTAX)",
+    )
+
+
+def add_database_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--database`` and ``--staging-database``, shared by every sync command."""
+    parser.add_argument(
+        "--database", metavar="NAME", help=f"the database to sync (env {ENV_PREFIX}DATABASE)"
+    )
+    parser.add_argument(
+        "--staging-database",
+        metavar="NAME",
+        help="staging database on the destination "
+        f"(env {ENV_PREFIX}STAGING_DATABASE; default <database>__polyetl_staging)",
+    )
+
+
+def databases(args: argparse.Namespace, ctx: Context) -> tuple[str, str]:
+    """The validated database and staging database names."""
+    raw = flag_or_env(args, "database", "--database", ctx.env)
+    if not raw:
+        raise UsageError(
+            f"expected --database (or {ENV_PREFIX}DATABASE) to name a database, got none"
+        )
+    database = identifier(raw, source_of(args, "database", "--database"))
+    staging_raw = flag_or_env(args, "staging_database", "--staging-database", ctx.env)
+    staging = (
+        identifier(staging_raw, source_of(args, "staging_database", "--staging-database"))
+        if staging_raw
+        else f"{database}__polyetl_staging"
+    )
+    if staging == database:
+        raise UsageError(
+            f"expected --staging-database to differ from --database, got: {staging!r} twice"
+        )
+    return database, staging
+
+
+def _patterns(args: argparse.Namespace, ctx: Context) -> Patterns:
+    def split(dest: str, flag: str) -> list[str]:
+        raw = flag_or_env(args, dest, flag, ctx.env) or ""
+        return [p.strip() for p in raw.split(",") if p.strip()]
+
+    syntax = flag_or_env(args, "pattern_syntax", "--pattern-syntax", ctx.env) or "glob"
+    if syntax not in ("glob", "regex"):
+        raise UsageError(
+            f"expected {source_of(args, 'pattern_syntax', '--pattern-syntax')} to be one of glob, "
+            f"regex, got: {syntax!r}"
+        )
+    return Patterns.parse(split("include", "--include"), split("skip", "--skip"), syntax)
+
+
+def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
+    """Read the source catalog and build the plan."""
+    database, staging = databases(args, ctx)
+    patterns = _patterns(args, ctx)
+    source = Server.from_env(ctx.env, "SOURCE")
+    client = source.connect()
+    if not database_exists(client, database):
+        raise PermanentError(
+            f"expected database {database!r} on the source {source.address}, got none"
+        )
+    tables, skipped = [], []
+    for table in list_tables(client, database):
+        if table.name.startswith((".inner.", ".inner_id.")):
+            skipped.append({"name": table.name, "engine": table.engine, "reason": INNER_TABLE})
+        elif not IDENTIFIER.fullmatch(table.name):
+            skipped.append({"name": table.name, "engine": table.engine, "reason": ODD_NAME})
+        elif table.engine in SKIPPED_ENGINES:
+            skipped.append(
+                {
+                    "name": table.name,
+                    "engine": table.engine,
+                    "reason": SKIPPED_ENGINES[table.engine],
+                }
+            )
+        elif patterns.selects(table.name):
+            tables.append(table)
+        else:
+            skipped.append(
+                {
+                    "name": table.name,
+                    "engine": table.engine,
+                    "reason": "not selected by the patterns",
+                }
+            )
+    for item in skipped:
+        ctx.log.info("table skipped", extra={"table": item["name"], "reason": item["reason"]})
+    outputs: dict[str, object] = {
+        "database": database,
+        "staging_database": staging,
+        "tables": [t.name for t in tables],
+        "details": [t.to_json() for t in tables],
+        "skipped": skipped,
+    }
+    counts = {
+        "tables": len(tables),
+        "rows": sum(t.rows for t in tables),
+        "bytes": sum(t.bytes for t in tables),
+        "skipped": len(skipped),
+    }
+    ctx.log.info("plan ready", extra={"database": database, **counts})
+    if not tables:
+        raise NothingToDo(f"no table of {database!r} to sync", outputs)
+    return TaskResult(command="plan", counts=counts, outputs=outputs)
