@@ -57,6 +57,8 @@ ENV = {
     "PYTASK_DEST_VERIFY": "{{ params.destination_verify | lower }}",
 }
 
+PLANNED_TABLES = "{{ ti.xcom_pull(task_ids='plan')['outputs']['tables'] | join(',') }}"
+
 with DAG(
     dag_id="clickhouse_db_sync",
     description="Zero-downtime ClickHouse sync: plan, prepare, copy, verify, swap, cleanup",
@@ -99,9 +101,14 @@ with DAG(
     },
 ) as dag:
     common: dict[str, Any] = {"env_vars": ENV, "secrets": SECRETS}
+    # After plan, every step works on exactly the tables it planned.
+    planned: dict[str, Any] = {
+        "env_vars": {**ENV, "PYTASK_TABLES": PLANNED_TABLES},
+        "secrets": SECRETS,
+    }
 
     plan = PythonTask(task_id="plan", command=["plan"], **common)
-    prepare = PythonTask(task_id="prepare", command=["prepare"], **common)
+    prepare = PythonTask(task_id="prepare", command=["prepare"], **planned)
 
     @task
     def copy_commands(plan_result: dict[str, Any]) -> list[list[str]]:
@@ -111,8 +118,8 @@ with DAG(
     copy = PythonTask.partial(task_id="copy", size="medium", **common).expand(
         arguments=copy_commands(plan.output)  # type: ignore[arg-type]  # resolved at run time
     )
-    verify = PythonTask(task_id="verify", command=["verify"], **common)
-    swap = PythonTask(task_id="swap", command=["swap"], **common)
+    verify = PythonTask(task_id="verify", command=["verify"], **planned)
+    swap = PythonTask(task_id="swap", command=["swap"], **planned)
     cleanup = PythonTask(task_id="cleanup", command=["cleanup"], **common)
 
     plan >> prepare >> copy >> verify >> swap >> cleanup

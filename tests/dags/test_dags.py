@@ -124,3 +124,11 @@ def test_sync_reads_connections_from_the_secrets_the_params_name(dagbag: DagBag)
         env["PYTASK_DEST_HOST"]["valueFrom"]["secretKeyRef"]["name"] == "{{ params.destination }}"
     )
     assert env["PYTASK_COPY_MODE"]["value"] == "{{ params.copy_mode }}"
+    swap_env = {
+        e["name"]: e
+        for e in rendered(dagbag.dags["clickhouse_db_sync"].get_task("swap"))["spec"]["containers"][
+            0
+        ]["env"]
+    }
+    assert "xcom_pull(task_ids='plan')" in swap_env["PYTASK_TABLES"]["value"]
+    assert "PYTASK_TABLES" not in env  # plan decides the tables; it is not told them

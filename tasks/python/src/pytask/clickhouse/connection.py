@@ -36,6 +36,13 @@ def boolean(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise UsageError(f"expected {name} to be true or false, got: {quote(raw)}")
 
 
+def _port(env: Mapping[str, str], name: str, default: str) -> int:
+    raw = env.get(name) or default
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise UsageError(f"expected {name} to be a port number, got: {quote(raw)}")
+    return int(raw)
+
+
 @dataclass(frozen=True)
 class Server:
     """Where and how to reach one ClickHouse server over HTTP(S)."""
@@ -48,6 +55,7 @@ class Server:
     secure: bool = False
     verify: bool = True
     ca_file: str | None = None
+    native_port: int = 9000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], role: str) -> Server:
@@ -56,18 +64,16 @@ class Server:
         if not host:
             raise UsageError(f"expected {prefix}HOST to name the {role.lower()} server, got none")
         secure = boolean(env, f"{prefix}SECURE", False)
-        raw_port = env.get(f"{prefix}PORT") or ("8443" if secure else "8123")
-        if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
-            raise UsageError(f"expected {prefix}PORT to be a port number, got: {quote(raw_port)}")
         return cls(
             role=role,
             host=host,
-            port=int(raw_port),
+            port=_port(env, f"{prefix}PORT", "8443" if secure else "8123"),
             user=env.get(f"{prefix}USER") or "default",
             password=read_secret(env, f"{prefix}PASSWORD") or "",
             secure=secure,
             verify=boolean(env, f"{prefix}VERIFY", True),
             ca_file=env.get(f"{prefix}CA_FILE") or None,
+            native_port=_port(env, f"{prefix}NATIVE_PORT", "9440" if secure else "9000"),
         )
 
     @property

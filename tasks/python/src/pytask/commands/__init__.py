@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
-from pytask.commands import plan, selfcheck
+from pytask.commands import cleanup, copy, plan, prepare, selfcheck, swap, verify
 from pytask.config import CommonSettings
 from pytask.result import TaskResult
 
@@ -49,4 +49,9 @@ def _from_module(name: str, module: ModuleType) -> Command:
 COMMANDS: dict[str, Command] = {
     "selfcheck": _from_module("selfcheck", selfcheck),
     "plan": _from_module("plan", plan),
+    "prepare": _from_module("prepare", prepare),
+    "copy": _from_module("copy", copy),
+    "verify": _from_module("verify", verify),
+    "swap": _from_module("swap", swap),
+    "cleanup": _from_module("cleanup", cleanup),
 }

@@ -12,9 +12,10 @@ import argparse
 from typing import TYPE_CHECKING
 
 from pytask import ENV_PREFIX
+from pytask.clickhouse.args import add_database_arguments, databases
 from pytask.clickhouse.catalog import SKIPPED_ENGINES, database_exists, list_tables
 from pytask.clickhouse.connection import Server
-from pytask.clickhouse.names import IDENTIFIER, Patterns, identifier
+from pytask.clickhouse.names import IDENTIFIER, Patterns
 from pytask.config import flag_or_env, source_of
 from pytask.errors import NothingToDo, PermanentError, UsageError
 from pytask.result import TaskResult
@@ -45,40 +46,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SYNTAX",
         help=f"glob (default) or regex (env {ENV_PREFIX}PATTERN_SYNTAX)",
     )
-
-
-def add_database_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--database`` and ``--staging-database``, shared by every sync command."""
-    parser.add_argument(
-        "--database", metavar="NAME", help=f"the database to sync (env {ENV_PREFIX}DATABASE)"
-    )
-    parser.add_argument(
-        "--staging-database",
-        metavar="NAME",
-        help="staging database on the destination "
-        f"(env {ENV_PREFIX}STAGING_DATABASE; default <database>__polyetl_staging)",
-    )
-
-
-def databases(args: argparse.Namespace, ctx: Context) -> tuple[str, str]:
-    """The validated database and staging database names."""
-    raw = flag_or_env(args, "database", "--database", ctx.env)
-    if not raw:
-        raise UsageError(
-            f"expected --database (or {ENV_PREFIX}DATABASE) to name a database, got none"
-        )
-    database = identifier(raw, source_of(args, "database", "--database"))
-    staging_raw = flag_or_env(args, "staging_database", "--staging-database", ctx.env)
-    staging = (
-        identifier(staging_raw, source_of(args, "staging_database", "--staging-database"))
-        if staging_raw
-        else f"{database}__polyetl_staging"
-    )
-    if staging == database:
-        raise UsageError(
-            f"expected --staging-database to differ from --database, got: {staging!r} twice"
-        )
-    return database, staging
 
 
 def _patterns(args: argparse.Namespace, ctx: Context) -> Patterns:

@@ -1,0 +1,66 @@
+"""Flags shared by the sync commands: the databases, the table list, the copy options."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from pytask import ENV_PREFIX
+from pytask.clickhouse.names import identifier
+from pytask.config import flag_or_env, source_of
+from pytask.errors import UsageError
+
+if TYPE_CHECKING:
+    from pytask.commands import Context
+
+
+def add_database_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--database`` and ``--staging-database``, shared by every sync command."""
+    parser.add_argument(
+        "--database", metavar="NAME", help=f"the database to sync (env {ENV_PREFIX}DATABASE)"
+    )
+    parser.add_argument(
+        "--staging-database",
+        metavar="NAME",
+        help="staging database on the destination "
+        f"(env {ENV_PREFIX}STAGING_DATABASE; default <database>__polyetl_staging)",
+    )
+
+
+def databases(args: argparse.Namespace, ctx: Context) -> tuple[str, str]:
+    """The validated database and staging database names."""
+    raw = flag_or_env(args, "database", "--database", ctx.env)
+    if not raw:
+        raise UsageError(
+            f"expected --database (or {ENV_PREFIX}DATABASE) to name a database, got none"
+        )
+    database = identifier(raw, source_of(args, "database", "--database"))
+    staging_raw = flag_or_env(args, "staging_database", "--staging-database", ctx.env)
+    staging = (
+        identifier(staging_raw, source_of(args, "staging_database", "--staging-database"))
+        if staging_raw
+        else f"{database}__polyetl_staging"
+    )
+    if staging == database:
+        raise UsageError(
+            f"expected --staging-database to differ from --database, got: {staging!r} twice"
+        )
+    return database, staging
+
+
+def add_tables_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tables",
+        metavar="NAMES",
+        help=f"comma-separated tables, as planned (env {ENV_PREFIX}TABLES)",
+    )
+
+
+def tables(args: argparse.Namespace, ctx: Context) -> list[str]:
+    """The validated, de-duplicated table list, in the given order."""
+    raw = flag_or_env(args, "tables", "--tables", ctx.env)
+    if not raw:
+        raise UsageError(f"expected --tables (or {ENV_PREFIX}TABLES) to list tables, got none")
+    source = source_of(args, "tables", "--tables")
+    names = [identifier(n.strip(), source) for n in raw.split(",") if n.strip()]
+    return list(dict.fromkeys(names))

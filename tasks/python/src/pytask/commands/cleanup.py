@@ -1,0 +1,43 @@
+"""Drop the staging database (leftovers of this or earlier runs) with ``SYNC``.
+
+Safe at any point: staging holds either copies that were never swapped in (the live tables
+are untouched; a re-run copies again) or old copies already swapped out.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from pytask.clickhouse import sync
+from pytask.clickhouse.args import add_database_arguments, databases
+from pytask.clickhouse.connection import Server
+from pytask.clickhouse.names import q
+from pytask.errors import NothingToDo
+from pytask.result import TaskResult
+
+if TYPE_CHECKING:
+    from pytask.commands import Context
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare cleanup's flags."""
+    add_database_arguments(parser)
+
+
+def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
+    """Drop the staging database if it exists."""
+    database, staging = databases(args, ctx)
+    dest = Server.from_env(ctx.env, "DEST").connect()
+    if sync.database_engine(dest, staging) is None:
+        raise NothingToDo(f"no staging database {staging!r}", {"staging_database": staging})
+    leftovers = dest.query(
+        "SELECT count() FROM system.tables WHERE database = {d:String}", parameters={"d": staging}
+    ).result_rows[0][0]
+    dest.command(f"DROP DATABASE {q(staging)} SYNC")
+    ctx.log.info("staging dropped", extra={"staging_database": staging, "tables": int(leftovers)})
+    return TaskResult(
+        command="cleanup",
+        counts={"tables_dropped": int(leftovers)},
+        outputs={"database": database, "staging_database": staging},
+    )

@@ -1,0 +1,136 @@
+"""Copy one table from the source into its staging table on the destination.
+
+``--mode server`` runs one ``INSERT … SELECT`` on a server: on the destination pulling with
+``remote()``/``remoteSecure()`` from the source (``--execute-on destination``, default), or on
+the source pushing with ``INSERT INTO FUNCTION remote(…)`` (``--execute-on source``). The
+credentials travel inside that query to the server only; nothing logs it. ``--mode client``
+streams the table through this task in the Native format, block after block, without decoding
+(memory stays bounded whatever the table's size). ``--mode auto`` probes whether the executing
+server can reach the other one over the native protocol and picks server, else client.
+The staging table is truncated first, so a re-run after a failure starts clean.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from pytask import ENV_PREFIX
+from pytask.clickhouse import sync
+from pytask.clickhouse.args import add_database_arguments, databases
+from pytask.clickhouse.connection import Server
+from pytask.clickhouse.names import identifier, qualified
+from pytask.config import flag_or_env, source_of
+from pytask.errors import PermanentError, UsageError
+from pytask.result import TaskResult
+
+if TYPE_CHECKING:
+    from pytask.commands import Context
+
+MODES = ("auto", "server", "client")
+EXECUTE_ON = ("destination", "source")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare copy's flags."""
+    add_database_arguments(parser)
+    parser.add_argument(
+        "--table", metavar="NAME", help=f"the table to copy (env {ENV_PREFIX}TABLE)"
+    )
+    parser.add_argument(
+        "--mode", metavar="MODE", help=f"auto, server or client (env {ENV_PREFIX}COPY_MODE)"
+    )
+    parser.add_argument(
+        "--execute-on", metavar="SIDE", help=f"destination or source (env {ENV_PREFIX}EXECUTE_ON)"
+    )
+
+
+def _choice(args: argparse.Namespace, ctx: Context, flag: str, allowed: tuple[str, ...]) -> str:
+    """``--mode`` reads PYTASK_COPY_MODE (the DAG's name for it); others their own env name."""
+    dest = flag.lstrip("-").replace("-", "_")
+    env = f"{ENV_PREFIX}COPY_MODE" if flag == "--mode" else f"{ENV_PREFIX}{dest.upper()}"
+    raw = getattr(args, dest, None) or ctx.env.get(env) or allowed[0]
+    if raw not in allowed:
+        where = source_of(args, dest, flag) if getattr(args, dest, None) else env
+        raise UsageError(f"expected {where} to be one of {', '.join(allowed)}, got: {raw!r}")
+    return str(raw)
+
+
+def remote_call(server: Server, database: str, table: str) -> str:
+    """``remote('host:port', db, table, user, password)`` over the native protocol (9000/9440)."""
+    function = "remoteSecure" if server.secure else "remote"
+    port = server.native_port
+    return (
+        f"{function}('{server.host}:{port}', {sync.literal(database)}, {sync.literal(table)}, "
+        f"{sync.literal(server.user)}, {sync.literal(server.password)})"
+    )
+
+
+def _server_copy(runner: Any, sql: str, what: str) -> None:
+    try:
+        runner.command(sql)
+    except Exception as exc:
+        raise sync.classify(exc, what) from exc
+
+
+def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
+    """Copy the table into staging and count what arrived."""
+    database, staging = databases(args, ctx)
+    raw = flag_or_env(args, "table", "--table", ctx.env)
+    if not raw:
+        raise UsageError(f"expected --table (or {ENV_PREFIX}TABLE) to name a table, got none")
+    table = identifier(raw, source_of(args, "table", "--table"))
+    mode = _choice(args, ctx, "--mode", MODES)
+    execute_on = _choice(args, ctx, "--execute-on", EXECUTE_ON)
+    source_cfg, dest_cfg = Server.from_env(ctx.env, "SOURCE"), Server.from_env(ctx.env, "DEST")
+    source, dest = source_cfg.connect(), dest_cfg.connect()
+    if not sync.table_exists(dest, staging, table):
+        raise PermanentError(
+            f"expected staging table {staging}.{table} (run prepare first), got none"
+        )
+
+    if execute_on == "destination":
+        runner = dest
+        pull = f"SELECT * FROM {remote_call(source_cfg, database, table)}"
+        probe = f"SELECT 1 FROM {remote_call(source_cfg, database, table)} LIMIT 1"
+        server_sql = f"INSERT INTO {qualified(staging, table)} {pull}"
+    else:
+        runner = source
+        probe = f"SELECT 1 FROM {remote_call(dest_cfg, staging, table)} LIMIT 1"
+        server_sql = (
+            f"INSERT INTO FUNCTION {remote_call(dest_cfg, staging, table)} "
+            f"SELECT * FROM {qualified(database, table)}"
+        )
+    if mode == "auto":
+        try:
+            runner.query(probe)
+            mode = "server"
+        except Exception as exc:  # any failure of the probe means: stream instead
+            ctx.log.info(
+                "server-side copy unavailable; streaming through the task",
+                extra={"table": table, "execute_on": execute_on, "reason": type(exc).__name__},
+            )
+            mode = "client"
+
+    dest.command(f"TRUNCATE TABLE {qualified(staging, table)}")
+    ctx.log.info("copy started", extra={"table": table, "mode": mode, "execute_on": execute_on})
+    if mode == "server":
+        _server_copy(
+            runner, server_sql, f"server-side copy of {database}.{table} on the {execute_on}"
+        )
+    else:
+        try:
+            dest.raw_insert(
+                f"{qualified(staging, table)}",
+                insert_block=sync.stream_native(source, database, table),
+                fmt="Native",
+            )
+        except Exception as exc:
+            raise sync.classify(exc, f"streaming copy of {database}.{table}") from exc
+    rows = sync.fingerprint(dest, staging, table).rows
+    ctx.log.info("copy done", extra={"table": table, "rows": rows, "mode": mode})
+    return TaskResult(
+        command="copy",
+        counts={"rows": rows},
+        outputs={"table": table, "mode": mode, "execute_on": execute_on},
+    )

@@ -1,0 +1,72 @@
+"""Put the verified staging tables in place, each with one atomic ``EXCHANGE TABLES`` (or a
+``RENAME`` when the live table doesn't exist yet), then drop the old copies with ``SYNC``.
+
+Readers see the old table or the new one, never a mix or a gap. Re-running after a crash at
+any point completes the swap: a table whose live copy already holds the verified data only
+has its leftover dropped; a staging table that no longer holds the verified data (and a live
+one that doesn't either) is refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from pytask.clickhouse import sync
+from pytask.clickhouse.args import add_database_arguments, add_tables_argument, databases, tables
+from pytask.clickhouse.connection import Server
+from pytask.clickhouse.names import qualified
+from pytask.errors import PermanentError
+from pytask.result import TaskResult
+
+if TYPE_CHECKING:
+    from pytask.commands import Context
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare swap's flags."""
+    add_database_arguments(parser)
+    add_tables_argument(parser)
+
+
+def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
+    """Swap every verified table into the live database."""
+    database, staging = databases(args, ctx)
+    names = tables(args, ctx)
+    dest = Server.from_env(ctx.env, "DEST").connect()
+    sync.ensure_atomic_database(dest, database, "destination")
+    proven = sync.verified(dest, staging)
+    unverified = [n for n in names if n not in proven]
+    if unverified:
+        raise PermanentError(
+            f"refusing to swap tables that verify did not prove: {', '.join(unverified)}"
+        )
+    swapped = already = 0
+    for name in names:
+        want = proven[name]
+        live, stage = qualified(database, name), qualified(staging, name)
+        has_stage = sync.table_exists(dest, staging, name)
+        has_live = sync.table_exists(dest, database, name)
+        if has_stage and sync.fingerprint(dest, staging, name) == want:
+            if has_live:
+                dest.command(f"EXCHANGE TABLES {stage} AND {live}")
+                dest.command(f"DROP TABLE {stage} SYNC")
+            else:
+                dest.command(f"RENAME TABLE {stage} TO {live}")
+            swapped += 1
+            ctx.log.info("table swapped", extra={"table": name, "rows": want.rows})
+        elif has_live and sync.fingerprint(dest, database, name) == want:
+            if has_stage:  # the exchange happened, the drop of the old copy did not
+                dest.command(f"DROP TABLE {stage} SYNC")
+            already += 1
+            ctx.log.info("table already swapped", extra={"table": name})
+        else:
+            raise PermanentError(
+                f"neither {staging}.{name} nor {database}.{name} holds the verified data "
+                f"({want.rows} rows); re-run copy and verify"
+            )
+    return TaskResult(
+        command="swap",
+        counts={"tables": len(names), "swapped": swapped, "already_swapped": already},
+        outputs={"database": database},
+    )
