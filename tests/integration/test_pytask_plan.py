@@ -121,3 +121,17 @@ def test_missing_database_is_permanent(chdb_endpoint: ChdbEndpoint) -> None:
     code, _, lines = pytask(["plan", "--database", "no_such_db"], source_env(chdb_endpoint))
     assert code == 65
     assert "no_such_db" in lines[-1]["error"]
+
+
+def test_tls_flags_beat_env_and_verification_is_on_by_default(chdb_endpoint: ChdbEndpoint) -> None:
+    # The endpoint speaks plain HTTP: asking for HTTPS must fail to connect (transient), and
+    # the error names the https address, proving the flag took effect over the env.
+    env = source_env(chdb_endpoint, PYTASK_SOURCE_SECURE="false")
+    code, _, lines = pytask(["plan", "--database", "shop", "--source-secure"], env)
+    assert code == 75, lines
+    assert f"https://{chdb_endpoint.host}:{chdb_endpoint.port}" in lines[-1]["error"]
+    code, _, lines = pytask(
+        ["plan", "--database", "shop"], {**env, "PYTASK_SOURCE_VERIFY": "maybe"}
+    )
+    assert code == 64
+    assert 'expected PYTASK_SOURCE_VERIFY to be true or false, got: "maybe"' in lines[-1]["error"]

@@ -6,6 +6,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from pytask import ENV_PREFIX
+from pytask.clickhouse.connection import Server
 from pytask.clickhouse.names import identifier
 from pytask.config import flag_or_env, source_of
 from pytask.errors import UsageError
@@ -64,3 +65,49 @@ def tables(args: argparse.Namespace, ctx: Context) -> list[str]:
     source = source_of(args, "tables", "--tables")
     names = [identifier(n.strip(), source) for n in raw.split(",") if n.strip()]
     return list(dict.fromkeys(names))
+
+
+ROLES = {"SOURCE": "source", "DEST": "dest"}
+
+
+def add_server_arguments(parser: argparse.ArgumentParser, *roles: str) -> None:
+    """TLS switches per server (``--source-secure``, ``--dest-no-verify``, ``--source-ca-file``).
+
+    Host, port and credentials come from env only (``PYTASK_<ROLE>_HOST`` …): credentials
+    must never be flags, and the rest belongs with them.
+    """
+    for role in roles:
+        flag = ROLES[role]
+        parser.add_argument(
+            f"--{flag}-secure",
+            action="store_const",
+            const="true",
+            help=f"HTTPS to the {flag} server (env {ENV_PREFIX}{role}_SECURE)",
+        )
+        parser.add_argument(
+            f"--{flag}-no-verify",
+            dest=f"{flag}_verify",
+            action="store_const",
+            const="false",
+            help=f"skip certificate verification (env {ENV_PREFIX}{role}_VERIFY=false)",
+        )
+        parser.add_argument(
+            f"--{flag}-ca-file",
+            metavar="PATH",
+            help=f"CA bundle to verify the {flag} server with (env {ENV_PREFIX}{role}_CA_FILE)",
+        )
+
+
+def server(args: argparse.Namespace, ctx: Context, role: str) -> Server:
+    """The server settings for ``role``: flags over ``PYTASK_<ROLE>_*`` env."""
+    flag = ROLES[role]
+    overlay = {
+        f"{ENV_PREFIX}{role}_{name}": value
+        for name, value in (
+            ("SECURE", getattr(args, f"{flag}_secure", None)),
+            ("VERIFY", getattr(args, f"{flag}_verify", None)),
+            ("CA_FILE", getattr(args, f"{flag}_ca_file", None)),
+        )
+        if value is not None
+    }
+    return Server.from_env({**ctx.env, **overlay}, role)

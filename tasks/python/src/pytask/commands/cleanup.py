@@ -10,8 +10,8 @@ import argparse
 from typing import TYPE_CHECKING
 
 from pytask.clickhouse import sync
-from pytask.clickhouse.args import add_database_arguments, databases
-from pytask.clickhouse.connection import Server
+from pytask.clickhouse.args import add_database_arguments, add_server_arguments, databases
+from pytask.clickhouse.args import server as args_server
 from pytask.clickhouse.names import q
 from pytask.errors import NothingToDo
 from pytask.result import TaskResult
@@ -22,13 +22,14 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare cleanup's flags."""
+    add_server_arguments(parser, "DEST")
     add_database_arguments(parser)
 
 
 def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     """Drop the staging database if it exists."""
     database, staging = databases(args, ctx)
-    dest = Server.from_env(ctx.env, "DEST").connect()
+    dest = args_server(args, ctx, "DEST").connect()
     if sync.database_engine(dest, staging) is None:
         raise NothingToDo(f"no staging database {staging!r}", {"staging_database": staging})
     leftovers = dest.query(

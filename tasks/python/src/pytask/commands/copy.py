@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from pytask import ENV_PREFIX
 from pytask.clickhouse import sync
-from pytask.clickhouse.args import add_database_arguments, databases
+from pytask.clickhouse.args import add_database_arguments, add_server_arguments, databases
+from pytask.clickhouse.args import server as args_server
 from pytask.clickhouse.connection import Server
 from pytask.clickhouse.names import identifier, qualified
 from pytask.config import flag_or_env, source_of
@@ -33,6 +34,7 @@ EXECUTE_ON = ("destination", "source")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare copy's flags."""
+    add_server_arguments(parser, "SOURCE", "DEST")
     add_database_arguments(parser)
     parser.add_argument(
         "--table", metavar="NAME", help=f"the table to copy (env {ENV_PREFIX}TABLE)"
@@ -82,7 +84,7 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     table = identifier(raw, source_of(args, "table", "--table"))
     mode = _choice(args, ctx, "--mode", MODES)
     execute_on = _choice(args, ctx, "--execute-on", EXECUTE_ON)
-    source_cfg, dest_cfg = Server.from_env(ctx.env, "SOURCE"), Server.from_env(ctx.env, "DEST")
+    source_cfg, dest_cfg = args_server(args, ctx, "SOURCE"), args_server(args, ctx, "DEST")
     source, dest = source_cfg.connect(), dest_cfg.connect()
     if not sync.table_exists(dest, staging, table):
         raise PermanentError(

@@ -12,9 +12,9 @@ import argparse
 from typing import TYPE_CHECKING
 
 from pytask import ENV_PREFIX
-from pytask.clickhouse.args import add_database_arguments, databases
+from pytask.clickhouse.args import add_database_arguments, add_server_arguments, databases
+from pytask.clickhouse.args import server as args_server
 from pytask.clickhouse.catalog import SKIPPED_ENGINES, database_exists, list_tables
-from pytask.clickhouse.connection import Server
 from pytask.clickhouse.names import IDENTIFIER, Patterns
 from pytask.config import flag_or_env, source_of
 from pytask.errors import NothingToDo, PermanentError, UsageError
@@ -30,6 +30,7 @@ ODD_NAME = "name is not a plain identifier (letters, digits, _): refused for saf
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare plan's flags (each with its PYTASK_ env fallback)."""
+    add_server_arguments(parser, "SOURCE")
     add_database_arguments(parser)
     parser.add_argument(
         "--include",
@@ -66,7 +67,7 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     """Read the source catalog and build the plan."""
     database, staging = databases(args, ctx)
     patterns = _patterns(args, ctx)
-    source = Server.from_env(ctx.env, "SOURCE")
+    source = args_server(args, ctx, "SOURCE")
     client = source.connect()
     if not database_exists(client, database):
         raise PermanentError(

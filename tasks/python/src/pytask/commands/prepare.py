@@ -13,8 +13,14 @@ import argparse
 from typing import TYPE_CHECKING
 
 from pytask.clickhouse import sync
-from pytask.clickhouse.args import add_database_arguments, add_tables_argument, databases, tables
-from pytask.clickhouse.connection import Server
+from pytask.clickhouse.args import (
+    add_database_arguments,
+    add_server_arguments,
+    add_tables_argument,
+    databases,
+    tables,
+)
+from pytask.clickhouse.args import server as args_server
 from pytask.clickhouse.names import qualified
 from pytask.errors import PermanentError
 from pytask.result import TaskResult
@@ -25,6 +31,7 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare prepare's flags."""
+    add_server_arguments(parser, "SOURCE", "DEST")
     add_database_arguments(parser)
     add_tables_argument(parser)
 
@@ -33,8 +40,8 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     """Create (or align) the staging tables."""
     database, staging = databases(args, ctx)
     names = tables(args, ctx)
-    source = Server.from_env(ctx.env, "SOURCE").connect()
-    dest = Server.from_env(ctx.env, "DEST").connect()
+    source = args_server(args, ctx, "SOURCE").connect()
+    dest = args_server(args, ctx, "DEST").connect()
     engines = {
         str(n): str(e)
         for n, e in source.query(

@@ -13,8 +13,14 @@ import argparse
 from typing import TYPE_CHECKING
 
 from pytask.clickhouse import sync
-from pytask.clickhouse.args import add_database_arguments, add_tables_argument, databases, tables
-from pytask.clickhouse.connection import Server
+from pytask.clickhouse.args import (
+    add_database_arguments,
+    add_server_arguments,
+    add_tables_argument,
+    databases,
+    tables,
+)
+from pytask.clickhouse.args import server as args_server
 from pytask.clickhouse.names import qualified
 from pytask.errors import PermanentError
 from pytask.result import TaskResult
@@ -25,6 +31,7 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare swap's flags."""
+    add_server_arguments(parser, "DEST")
     add_database_arguments(parser)
     add_tables_argument(parser)
 
@@ -33,7 +40,7 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     """Swap every verified table into the live database."""
     database, staging = databases(args, ctx)
     names = tables(args, ctx)
-    dest = Server.from_env(ctx.env, "DEST").connect()
+    dest = args_server(args, ctx, "DEST").connect()
     sync.ensure_atomic_database(dest, database, "destination")
     proven = sync.verified(dest, staging)
     unverified = [n for n in names if n not in proven]

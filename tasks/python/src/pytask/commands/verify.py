@@ -8,8 +8,14 @@ import argparse
 from typing import TYPE_CHECKING
 
 from pytask.clickhouse import sync
-from pytask.clickhouse.args import add_database_arguments, add_tables_argument, databases, tables
-from pytask.clickhouse.connection import Server
+from pytask.clickhouse.args import (
+    add_database_arguments,
+    add_server_arguments,
+    add_tables_argument,
+    databases,
+    tables,
+)
+from pytask.clickhouse.args import server as args_server
 from pytask.errors import PermanentError
 from pytask.result import TaskResult
 
@@ -19,6 +25,7 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare verify's flags."""
+    add_server_arguments(parser, "SOURCE", "DEST")
     add_database_arguments(parser)
     add_tables_argument(parser)
 
@@ -27,8 +34,8 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     """Compare source and staging, table by table."""
     database, staging = databases(args, ctx)
     names = tables(args, ctx)
-    source = Server.from_env(ctx.env, "SOURCE").connect()
-    dest = Server.from_env(ctx.env, "DEST").connect()
+    source = args_server(args, ctx, "SOURCE").connect()
+    dest = args_server(args, ctx, "DEST").connect()
     good: list[tuple[str, sync.Fingerprint]] = []
     bad: list[str] = []
     for name in names:
