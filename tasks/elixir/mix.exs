@@ -28,9 +28,10 @@ defmodule Extask.MixProject do
   end
 
   # No :logger: the tool writes its own JSON lines, and the release entry point routes OTP's
-  # events to the same format (Extask.Log.route_otp_events/1).
+  # events to the same format (Extask.Log.route_otp_events/1). The S3 client (Extask.S3)
+  # needs OTP's HTTP client, TLS, hashes and XML parser, so the release carries them.
   def application do
-    [extra_applications: []]
+    [extra_applications: [:crypto, :public_key, :ssl, :inets, :xmerl]]
   end
 
   # lib/mix holds dev tooling (the dialyzer task); it is never compiled into the release.

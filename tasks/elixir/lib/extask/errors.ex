@@ -36,6 +36,8 @@ defmodule Extask.Errors do
       Extask.PermanentError  bad input, refused operation       -> 65, no retries
       Extask.TransientError  network, busy server, timeout      -> 75, retried
       Extask.JSONError       malformed JSON or a term JSON cannot hold (a bug or bad data)
+      Extask.S3.Error        a failed S3 request: transient (5xx, throttling, network) -> 75,
+                             permanent (other 4xx, TLS, local file) -> 65
 
   Any other exception is a bug: `internal`, exit 70, retried like a transient failure.
   "Nothing to do" is not an error: a command returns a result with status `:nothing_to_do`.
@@ -46,7 +48,10 @@ defmodule Extask.Errors do
 
   @type kind :: :usage | :permanent | :transient | :internal
   @type task_error ::
-          Extask.UsageError.t() | Extask.PermanentError.t() | Extask.TransientError.t()
+          Extask.UsageError.t()
+          | Extask.PermanentError.t()
+          | Extask.TransientError.t()
+          | Extask.S3.Error.t()
 
   @doc """
   The `error_kind` of an exception; anything not foreseen is `:internal`.
@@ -55,11 +60,19 @@ defmodule Extask.Errors do
       :transient
       iex> Extask.Errors.kind(%RuntimeError{message: "boom"})
       :internal
+      iex> Extask.Errors.kind(%Extask.S3.Error{operation: "GetObject", status: 503, code: "SlowDown"})
+      :transient
+      iex> Extask.Errors.kind(%Extask.S3.Error{operation: "GetObject", status: 404, code: "NoSuchKey"})
+      :permanent
   """
   @spec kind(Exception.t()) :: kind()
   def kind(%Extask.UsageError{}), do: :usage
   def kind(%Extask.PermanentError{}), do: :permanent
   def kind(%Extask.TransientError{}), do: :transient
+
+  def kind(%Extask.S3.Error{} = error),
+    do: if(Extask.S3.Error.transient?(error), do: :transient, else: :permanent)
+
   def kind(_other), do: :internal
 
   @doc """

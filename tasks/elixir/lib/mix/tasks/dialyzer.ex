@@ -2,9 +2,11 @@ defmodule Mix.Tasks.Dialyzer do
   @moduledoc """
   Runs OTP's dialyzer on the `Extask.*` modules, without dialyxir (Hex is unreachable).
 
-  The PLT of erts, kernel, stdlib, compiler and elixir takes minutes to build, so it is
-  cached outside the repo, in `${POLYETL_CACHE:-$HOME/.cache/polyetl}/elixir-plt/`, one
-  file per OTP, ERTS and Elixir version; delete it to force a rebuild. Any warning fails
+  The PLT of the apps the code calls (`@plt_apps`: erts, kernel, stdlib, compiler, elixir,
+  and the OTP apps of the S3 client) takes minutes to build, so it is cached outside the
+  repo, in `${POLYETL_CACHE:-$HOME/.cache/polyetl}/elixir-plt/`, one file per OTP, ERTS and
+  Elixir version and app list (a short hash of `@plt_apps` is part of the name, so a
+  changed list never reuses a stale PLT); delete it to force a rebuild. Any warning fails
   the task. Dev tooling only: `lib/mix` is never compiled into the release.
 
       mix dialyzer
@@ -13,7 +15,19 @@ defmodule Mix.Tasks.Dialyzer do
 
   @shortdoc "Runs dialyzer on the Extask modules (PLT cached outside the repo)"
 
-  @plt_apps [:erts, :kernel, :stdlib, :compiler, :elixir]
+  # Every app the Extask modules call into; keep in step with extra_applications in mix.exs.
+  @plt_apps [
+    :erts,
+    :kernel,
+    :stdlib,
+    :compiler,
+    :elixir,
+    :crypto,
+    :public_key,
+    :ssl,
+    :inets,
+    :xmerl
+  ]
   @warnings [:unknown, :unmatched_returns, :error_handling, :extra_return, :missing_return]
 
   @impl Mix.Task
@@ -50,10 +64,16 @@ defmodule Mix.Tasks.Dialyzer do
       Path.wildcard(Path.join(dir, "Elixir.Extask.*.beam"))
   end
 
+  # 8 hex digits of the SHA-256 of the app list: a new list means a new PLT file.
+  defp apps_hash do
+    apps = @plt_apps |> Enum.map(&Atom.to_string/1) |> Enum.join(",")
+    :crypto.hash(:sha256, apps) |> Base.encode16(case: :lower) |> binary_part(0, 8)
+  end
+
   defp ensure_plt do
     cache = System.get_env("POLYETL_CACHE") || Path.join(System.user_home!(), ".cache/polyetl")
     erts = to_string(:erlang.system_info(:version))
-    name = "otp#{System.otp_release()}-erts#{erts}-elixir#{System.version()}.plt"
+    name = "otp#{System.otp_release()}-erts#{erts}-elixir#{System.version()}-#{apps_hash()}.plt"
     plt = Path.join([cache, "elixir-plt", name])
 
     unless File.exists?(plt) do

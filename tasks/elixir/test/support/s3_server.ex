@@ -1,0 +1,107 @@
+defmodule ExtaskTest.S3Server do
+  @moduledoc """
+  The S3 server for tests tagged `:s3` (docs/s3-server.md), as the Python integration tests
+  get it: when `S3_ENDPOINT_URL` is set, that server and the `AWS_*` credentials of the
+  environment; otherwise a private server (free port, state dir under the temp dir)
+  started with `hack/s3-server.sh start` and stopped by the returned function.
+  """
+
+  @repo_root Path.expand("../../../..", __DIR__)
+  @script Path.join([@repo_root, "hack", "s3-server.sh"])
+
+  @type settings :: %{
+          endpoint: String.t(),
+          access_key_id: String.t(),
+          secret_access_key: String.t(),
+          region: String.t()
+        }
+
+  @doc """
+  The server's settings and a function that stops it (a no-op for a server this module did
+  not start).
+  """
+  @spec start!() :: {settings(), (() -> :ok)}
+  def start! do
+    case System.get_env("S3_ENDPOINT_URL") do
+      url when is_binary(url) and url != "" -> {settings_from(System.get_env()), fn -> :ok end}
+      _ -> start_private!()
+    end
+  end
+
+  @doc "`Extask.S3.Config` options for the server, plus `extra`."
+  @spec config!(settings(), keyword()) :: Extask.S3.Config.t()
+  def config!(settings, extra \\ []) do
+    creds = Extask.S3.Credentials.new(settings.access_key_id, settings.secret_access_key)
+
+    Extask.S3.Config.new!(
+      [
+        endpoint: settings.endpoint,
+        credentials: creds,
+        region: settings.region,
+        max_attempts: 3,
+        base_delay_ms: 50,
+        max_delay_ms: 500,
+        timeout_ms: 60_000
+      ]
+      |> Keyword.merge(extra)
+    )
+  end
+
+  defp start_private! do
+    port = free_port()
+    state_dir = Path.join(System.tmp_dir!(), "extask-s3-#{System.unique_integer([:positive])}")
+    env = [{"S3_PORT", Integer.to_string(port)}, {"S3_STATE_DIR", state_dir}]
+
+    {output, status} = System.cmd(@script, ["start"], env: env, stderr_to_stdout: true)
+
+    if status != 0 do
+      raise "hack/s3-server.sh start failed (exit #{status}):\n#{output}"
+    end
+
+    settings = state_dir |> Path.join("s3.env") |> read_env_file() |> settings_from()
+
+    stop = fn ->
+      {_output, _status} = System.cmd(@script, ["stop"], env: env, stderr_to_stdout: true)
+      :ok
+    end
+
+    {settings, stop}
+  end
+
+  defp settings_from(values) do
+    missing =
+      for name <- ["S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"],
+          values[name] in [nil, ""],
+          do: name
+
+    if missing != [], do: raise("S3 settings incomplete, missing: #{Enum.join(missing, ", ")}")
+
+    %{
+      endpoint: values["S3_ENDPOINT_URL"],
+      access_key_id: values["AWS_ACCESS_KEY_ID"],
+      secret_access_key: values["AWS_SECRET_ACCESS_KEY"],
+      region: values["AWS_REGION"] || "us-east-1"
+    }
+  end
+
+  @doc "KEY=VALUE lines, as hack/s3-server.sh writes them; blanks and # comments skipped."
+  @spec read_env_file(Path.t()) :: %{optional(String.t()) => String.t()}
+  def read_env_file(path) do
+    for raw <- path |> File.read!() |> String.split("\n"),
+        line <- [String.trim(raw)],
+        line != "" and not String.starts_with?(line, "#"),
+        [key, value] <- [String.split(line, "=", parts: 2)],
+        into: %{} do
+      {key |> String.replace_prefix("export ", "") |> String.trim(), String.trim(value)}
+    end
+  end
+
+  @doc "A TCP port on 127.0.0.1 that nothing listens on right now."
+  @spec free_port() :: :inet.port_number()
+  def free_port do
+    {:ok, socket} = :gen_tcp.listen(0, ip: {127, 0, 0, 1})
+    {:ok, port} = :inet.port(socket)
+    :ok = :gen_tcp.close(socket)
+    port
+  end
+end
