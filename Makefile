@@ -64,6 +64,11 @@ lint-rust: ## cargo fmt --check + clippy -D warnings
 lint-elixir: ## mix format --check-formatted + compile --warnings-as-errors + dialyzer
 	hack/lint.sh elixir
 
+##@ Benchmarks
+
+bench: ## Benchmarks with ratios against references measured in the same run
+	uv run --frozen python -m bench.clickhouse_copy
+
 ##@ Cluster
 
 kind-up: ## Create (or reuse) the kind cluster; builds the node image when none can be pulled
@@ -88,4 +93,4 @@ s3-stop: ## Stop the local S3 server
 
 .PHONY: help setup images base-images test test-python test-rust test-elixir test-contract \
 	test-dags test-integration test-e2e lint lint-python lint-rust lint-elixir kind-up kind-down kind-load \
-	kind-node-image s3-start s3-stop
+	kind-node-image s3-start s3-stop bench

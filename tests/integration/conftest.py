@@ -11,9 +11,6 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -25,6 +22,8 @@ from typing import Any
 import boto3  # type: ignore[import-untyped]
 import pytest
 from botocore.config import Config  # type: ignore[import-untyped]
+
+from tests.support.chdb_http import ChdbEndpoint, start_chdb_endpoint
 
 S3Client = Any
 
@@ -168,59 +167,6 @@ def bucket(s3_client: S3Client) -> Iterator[str]:
 
 
 # ------------------------------------------------------------------ ClickHouse (chDB-backed)
-
-
-@dataclass(frozen=True)
-class ChdbEndpoint:
-    """A running tests/support/chdb_http.py process: ClickHouse's HTTP interface over chDB."""
-
-    host: str
-    port: int
-    user: str
-    password: str
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-
-def start_chdb_endpoint(data_dir: Path) -> tuple[ChdbEndpoint, subprocess.Popen[bytes]]:
-    """Start an endpoint on a free loopback port with a fresh password; wait until it answers."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    password = uuid.uuid4().hex
-    log_path = data_dir.parent / f"{data_dir.name}.log"
-    with log_path.open("wb") as log:  # the child keeps its own descriptor
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "tests.support.chdb_http",
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data_dir),
-            ],
-            cwd=REPO_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "CHDB_HTTP_PASSWORD": password},
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(
-                f"chdb_http exited {proc.returncode}: {log_path.read_text()[-2000:]}"
-            )
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1) as response:
-                if response.read() == b"Ok.\n":
-                    return ChdbEndpoint("127.0.0.1", port, "default", password), proc
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"chdb_http did not answer on port {port} within 60 s")
 
 
 @pytest.fixture(scope="session")

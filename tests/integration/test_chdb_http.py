@@ -19,7 +19,7 @@ from typing import Any
 import clickhouse_connect
 import pytest
 
-from tests.integration.conftest import ChdbEndpoint
+from tests.support.chdb_http import ChdbEndpoint
 
 pytestmark = pytest.mark.clickhouse
 

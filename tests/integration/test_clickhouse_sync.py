@@ -21,7 +21,7 @@ import clickhouse_connect
 import pytest
 from pytask.cli import run
 
-from tests.integration.conftest import ChdbEndpoint, start_chdb_endpoint
+from tests.support.chdb_http import ChdbEndpoint, start_chdb_endpoint
 
 pytestmark = pytest.mark.clickhouse
 

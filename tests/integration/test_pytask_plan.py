@@ -11,7 +11,7 @@ import clickhouse_connect
 import pytest
 from pytask.cli import run
 
-from tests.integration.conftest import ChdbEndpoint
+from tests.support.chdb_http import ChdbEndpoint
 
 pytestmark = pytest.mark.clickhouse
 

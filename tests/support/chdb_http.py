@@ -38,11 +38,17 @@ import gzip
 import json
 import os
 import re
+import socket
+import subprocess
+import sys
 import tempfile
 import threading
+import time
+import urllib.request
 import uuid
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -398,6 +404,59 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         server.server_close()
+
+
+@dataclass(frozen=True)
+class ChdbEndpoint:
+    """A running tests/support/chdb_http.py process: ClickHouse's HTTP interface over chDB."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+def start_chdb_endpoint(data_dir: Path) -> tuple[ChdbEndpoint, subprocess.Popen[bytes]]:
+    """Start an endpoint on a free loopback port with a fresh password; wait until it answers."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    password = uuid.uuid4().hex
+    log_path = data_dir.parent / f"{data_dir.name}.log"
+    with log_path.open("wb") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.support.chdb_http",
+                "--port",
+                str(port),
+                "--data-dir",
+                str(data_dir),
+            ],
+            cwd=Path(__file__).resolve().parents[2],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "CHDB_HTTP_PASSWORD": password},
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"chdb_http exited {proc.returncode}: {log_path.read_text()[-2000:]}"
+            )
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1) as response:
+                if response.read() == b"Ok.\n":
+                    return ChdbEndpoint("127.0.0.1", port, "default", password), proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"chdb_http did not answer on port {port} within 60 s")
 
 
 if __name__ == "__main__":
