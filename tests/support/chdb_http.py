@@ -7,6 +7,7 @@ server. Tests use a real server whenever one is reachable; this is the fallback.
 
 What it implements of the HTTP interface (https://clickhouse.com/docs/interfaces/http):
 
+* `INSERT … SELECT … FROM input('structure') FORMAT <fmt>` with the data in the body;
 * `GET /ping` → `Ok.`; `GET|POST /?query=…`; the query in the URL, the body, or both (the
   body is appended to the URL's query, as ClickHouse does); `INSERT … FORMAT <fmt>` with the
   data in the body, any input format the engine reads (Native, RowBinary, JSONEachRow, TSV,
@@ -85,6 +86,7 @@ INSERT_FORMAT = re.compile(
     r"(?:SETTINGS\s+.*?\s+)?FORMAT\s+(?P<format>\w+)[ \t]*\r?\n?",
     re.IGNORECASE | re.DOTALL,
 )
+INPUT_FUNCTION = re.compile(r"\binput\(\s*('(?:[^'\\]|\\.)*')\s*\)", re.IGNORECASE)
 FORMAT_CLAUSE = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.IGNORECASE)
 ERROR_CODE = re.compile(r"Code:\s*(\d+)")
 CONTENT_TYPES = {
@@ -184,6 +186,17 @@ class Engine:
         data = body
         if not query.strip():
             head, data = self._split_body(body)
+        with_input = INPUT_FUNCTION.search(head)
+        trailing = FORMAT_CLAUSE.search(head)
+        if with_input and trailing and data:
+            # INSERT … SELECT … FROM input('structure') FORMAT f <data>: the data becomes a file.
+            path = self.tmp / f"input-{uuid.uuid4().hex}"
+            path.write_bytes(data)
+            sql = head[: trailing.start()]
+            sql = INPUT_FUNCTION.sub(
+                lambda m: f"file('{path}', '{trailing.group(1)}', {m.group(1)})", sql, count=1
+            )
+            return sql, path
         match = INSERT_FORMAT.match(head)
         if match is None:
             return (head + ("\n" + data.decode() if data else "")).strip(), None

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
-from pytask.commands import cleanup, copy, plan, prepare, selfcheck, swap, verify
+from pytask.commands import cleanup, copy, load, plan, prepare, selfcheck, swap, verify
 from pytask.config import CommonSettings
 from pytask.result import TaskResult
 
@@ -54,4 +54,5 @@ COMMANDS: dict[str, Command] = {
     "verify": _from_module("verify", verify),
     "swap": _from_module("swap", swap),
     "cleanup": _from_module("cleanup", cleanup),
+    "load": _from_module("load", load),
 }

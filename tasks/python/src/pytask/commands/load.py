@@ -1,0 +1,195 @@
+"""Load the staged events of one batch into ClickHouse, idempotently.
+
+For each raw object of ``--manifest`` (written by ``extask discover``), the transform wrote
+``staged/<…>.parquet`` (docs/staged-format.md). Each row is loaded with its ``source_key`` and
+``source_etag``. **Per-object replace**: when rows of that source are already in the table (a
+re-run, or a crash mid-insert), they are deleted first (lightweight ``DELETE … WHERE
+source_key = …``), then the object is inserted — so loading the same object twice never
+duplicates rows. While an object is re-loaded its rows are briefly absent; a first load
+adds rows only.
+
+``--mode server``: ClickHouse reads the object itself with ``s3()``; ``--mode client``: the task
+downloads it (one staged object in memory at a time) and sends it; ``--mode auto`` probes
+whether ClickHouse can read the bucket and picks server, else client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import TYPE_CHECKING, Any
+
+from pytask import ENV_PREFIX
+from pytask.clickhouse import events
+from pytask.clickhouse.args import add_server_arguments
+from pytask.clickhouse.args import server as args_server
+from pytask.clickhouse.names import identifier, qualified
+from pytask.clickhouse.sync import classify as classify_clickhouse
+from pytask.clickhouse.sync import literal
+from pytask.config import flag_or_env, source_of
+from pytask.errors import PermanentError, TransientError, UsageError
+from pytask.result import TaskResult
+from pytask.s3 import S3Settings
+from pytask.s3 import classify as classify_s3
+
+if TYPE_CHECKING:
+    from pytask.commands import Context
+
+MODES = ("auto", "server", "client")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare load's flags."""
+    add_server_arguments(parser, "DEST")
+    parser.add_argument(
+        "--manifest", metavar="KEY", help=f"batch manifest key (env {ENV_PREFIX}MANIFEST)"
+    )
+    parser.add_argument("--bucket", metavar="NAME", help=f"the bucket (env {ENV_PREFIX}BUCKET)")
+    parser.add_argument(
+        "--database", metavar="NAME", help=f"target database (env {ENV_PREFIX}DATABASE)"
+    )
+    parser.add_argument("--table", metavar="NAME", help=f"target table (env {ENV_PREFIX}TABLE)")
+    parser.add_argument(
+        "--mode", metavar="MODE", help=f"auto, server or client (env {ENV_PREFIX}LOAD_MODE)"
+    )
+
+
+def _required(args: argparse.Namespace, ctx: Context, dest: str, flag: str) -> str:
+    value = flag_or_env(args, dest, flag, ctx.env)
+    if not value:
+        raise UsageError(f"expected {flag} (or {ENV_PREFIX}{dest.upper()}) to be set, got none")
+    return value
+
+
+def s3_url(settings: S3Settings, bucket: str, key: str) -> str:
+    """Path-style URL of an object, as ClickHouse's s3() wants it."""
+    base = (settings.endpoint_url or f"https://s3.{settings.region}.amazonaws.com").rstrip("/")
+    return f"{base}/{bucket}/{key}"
+
+
+def s3_function(settings: S3Settings, url: str) -> str:
+    return (
+        f"s3({literal(url)}, {literal(settings.access_key_id)}, "
+        f"{literal(settings.secret_access_key)}, 'Parquet', {literal(events.structure())})"
+    )
+
+
+def _mode(args: argparse.Namespace, ctx: Context) -> str:
+    mode = flag_or_env(args, "mode", "--mode", ctx.env) or ctx.env.get(f"{ENV_PREFIX}LOAD_MODE")
+    mode = mode or "auto"
+    if mode not in MODES:
+        where = source_of(args, "mode", "--mode")
+        raise UsageError(f"expected {where} to be one of {', '.join(MODES)}, got: {mode!r}")
+    return mode
+
+
+def _manifest(s3: Any, bucket: str, key: str) -> list[dict[str, Any]]:
+    try:
+        manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        objects: list[dict[str, Any]] = manifest["objects"]
+    except (KeyError, ValueError, TypeError) as exc:
+        raise PermanentError(f"manifest s3://{bucket}/{key} is not a batch manifest") from exc
+    except Exception as exc:
+        raise classify_s3(exc, f"reading manifest s3://{bucket}/{key}") from exc
+    return objects
+
+
+class Loader:
+    """Loads staged objects into one table, by server-side s3() or through the task."""
+
+    def __init__(self, ctx: Context, dest: Any, s3_settings: S3Settings, bucket: str, target: str):
+        self.ctx, self.dest, self.s3_settings, self.bucket, self.target = (
+            ctx,
+            dest,
+            s3_settings,
+            bucket,
+            target,
+        )
+        self.s3 = s3_settings.client()
+        self.names = ", ".join(f"`{n}`" for n, _ in events.EVENT_COLUMNS)
+
+    def server_can_read(self, staged: str) -> bool:
+        url = s3_url(self.s3_settings, self.bucket, staged)
+        try:
+            self.dest.query(f"SELECT count() FROM {s3_function(self.s3_settings, url)}")
+        except Exception as exc:  # any failure of the probe means: load through the task
+            self.ctx.log.info(
+                "ClickHouse cannot read the bucket; loading through the task",
+                extra={"reason": type(exc).__name__},
+            )
+            return False
+        return True
+
+    def rows_of(self, where: str) -> int:
+        return int(
+            self.dest.query(f"SELECT count() FROM {self.target} WHERE {where}").result_rows[0][0]
+        )
+
+    def load(self, obj: dict[str, Any], mode: str) -> tuple[int, bool]:
+        """Insert one object's events (after removing an earlier load's); rows and replaced."""
+        staged = events.staged_key(obj["key"])
+        where = f"source_key = {literal(obj['key'])}"
+        replaced = self.rows_of(where) > 0
+        if replaced:
+            self.dest.command(f"DELETE FROM {self.target} WHERE {where}")
+        provenance = f"{literal(obj['key'])}, {literal(str(obj.get('etag', '')))}"
+        insert = (
+            f"INSERT INTO {self.target} ({self.names}, `source_key`, `source_etag`) "
+            f"SELECT {self.names}, {provenance}"
+        )
+        try:
+            if mode == "server":
+                url = s3_url(self.s3_settings, self.bucket, staged)
+                self.dest.command(f"{insert} FROM {s3_function(self.s3_settings, url)}")
+            else:
+                body = self._download(staged)
+                source = f"input({literal(events.structure())}) FORMAT Parquet"
+                self.dest.command(f"{insert} FROM {source}", data=body)
+        except (PermanentError, UsageError, TransientError):
+            raise
+        except Exception as exc:
+            raise classify_clickhouse(exc, f"loading s3://{self.bucket}/{staged}") from exc
+        rows = self.rows_of(where)
+        self.ctx.log.info("object loaded", extra={"key": staged, "rows": rows, "mode": mode})
+        return rows, replaced
+
+    def _download(self, key: str) -> bytes:
+        try:
+            body: bytes = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except Exception as exc:
+            raise classify_s3(exc, f"reading s3://{self.bucket}/{key}") from exc
+        return body
+
+
+def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
+    """Load every staged object of the manifest."""
+    manifest_key = _required(args, ctx, "manifest", "--manifest")
+    bucket = _required(args, ctx, "bucket", "--bucket")
+    db_source = source_of(args, "database", "--database")
+    database = identifier(_required(args, ctx, "database", "--database"), db_source)
+    table = identifier(
+        _required(args, ctx, "table", "--table"), source_of(args, "table", "--table")
+    )
+    mode = _mode(args, ctx)
+    s3_settings = S3Settings.from_env(ctx.env)
+    objects = _manifest(s3_settings.client(), bucket, manifest_key)
+
+    dest = args_server(args, ctx, "DEST").connect()
+    target = qualified(database, table)
+    dest.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+    dest.command(events.create_table_sql(target))
+    loader = Loader(ctx, dest, s3_settings, bucket, target)
+    if mode == "auto" and objects:
+        mode = (
+            "server" if loader.server_can_read(events.staged_key(objects[0]["key"])) else "client"
+        )
+    rows_total = replaced = 0
+    for obj in objects:
+        rows, was_replaced = loader.load(obj, mode)
+        rows_total += rows
+        replaced += int(was_replaced)
+    return TaskResult(
+        command="load",
+        counts={"objects": len(objects), "rows": rows_total, "replaced": replaced},
+        outputs={"table": f"{database}.{table}", "mode": mode, "manifest": manifest_key},
+    )
