@@ -69,6 +69,7 @@ lint-elixir: ## mix format --check-formatted + compile --warnings-as-errors + di
 bench: ## Benchmarks with ratios against references measured in the same run
 	uv run --frozen python -m bench.clickhouse_copy
 	uv run --frozen python -m bench.staged_format
+	uv run --frozen python -m bench.clickhouse_load
 
 ##@ Cluster
 

@@ -15,22 +15,11 @@ from pytask.clickhouse.events import EVENT_COLUMNS, staged_key
 
 from tests.integration.conftest import S3Settings
 from tests.support.chdb_http import ChdbEndpoint
+from tests.support.events import staged_events_sql
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.s3]
 
 RAW_KEYS = ["raw/acme/2026/11/23/a.csv", "raw/acme/2026/11/23/b.csv", "raw/betco/x.ndjson.gz"]
-SELECT = (
-    "SELECT concat('{p}-', toString(number)) AS event_id, '{p}' AS provider, "
-    "concat('m', toString(number % 10)) AS match_id, "
-    "['goal', 'card'][number % 2 + 1] AS event_type, "
-    "toDateTime64('2026-11-23 12:00:00', 3, 'UTC') + toIntervalSecond(number) AS occurred_at, "
-    "if(number % 3 = 0, NULL, 'home') AS team, CAST(NULL AS Nullable(String)) AS player, "
-    "CAST(if(number % 2 = 0, 1.5, NULL) AS Nullable(Float64)) AS odds_home, "
-    "CAST(NULL AS Nullable(Float64)) AS odds_draw, CAST(NULL AS Nullable(Float64)) AS odds_away, "
-    "CAST(number % 4 AS Nullable(UInt16)) AS score_home, "
-    "CAST(NULL AS Nullable(UInt16)) AS score_away, "
-    "toUInt64(number + 2) AS source_line FROM numbers({n}) FORMAT Parquet"
-)
 SIZES = {RAW_KEYS[0]: 1000, RAW_KEYS[1]: 250, RAW_KEYS[2]: 40}
 
 
@@ -47,7 +36,7 @@ def staged(chdb_endpoint: ChdbEndpoint, s3_client: Any, bucket: str) -> str:
     objects = []
     for key in RAW_KEYS:
         provider = key.split("/")[1]
-        parquet = client.raw_query(SELECT.format(p=provider, n=SIZES[key]))
+        parquet = client.raw_query(staged_events_sql(provider, SIZES[key]))
         s3_client.put_object(Bucket=bucket, Key=key, Body=b"raw bytes of " + key.encode())
         head = s3_client.head_object(Bucket=bucket, Key=key)
         s3_client.put_object(Bucket=bucket, Key=staged_key(key), Body=parquet)
