@@ -129,3 +129,18 @@ def test_not_a_manifest_is_permanent_and_bad_names_are_usage(
     assert code == 65, err
     code, _, err = pytask(["load", "--manifest", "m", "--table", "events; DROP TABLE x"], env)
     assert code == 64, err
+
+
+def test_schema_mismatch_is_permanent(
+    staged: str, chdb_endpoint: ChdbEndpoint, s3_settings: S3Settings, bucket: str, s3_client: Any
+) -> None:
+    # a staged object whose columns are not the events schema
+    wrong = ch(chdb_endpoint).raw_query(
+        "SELECT number AS id, 'x' AS what FROM numbers(5) FORMAT Parquet"
+    )
+    s3_client.put_object(Bucket=bucket, Key=staged_key(RAW_KEYS[0]), Body=wrong)
+    env = load_env(chdb_endpoint, s3_settings, bucket, "events_schema")
+    for mode in ("server", "client"):
+        code, _, err = pytask(["load", "--manifest", staged, "--mode", mode], env)
+        assert code == 65, err
+        assert json.loads(err.splitlines()[-1])["error_kind"] == "permanent"

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
     from pytask.commands import Context
 
 MODES = ("auto", "server", "client")
+# A staged object must carry every event column: by default ClickHouse fills a missing Parquet
+# column with defaults, which would load a wrong-schema object as rows of empty values.
+STRICT_INPUT = {"input_format_parquet_allow_missing_columns": 0}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -140,11 +143,13 @@ class Loader:
         try:
             if mode == "server":
                 url = s3_url(self.s3_settings, self.bucket, staged)
-                self.dest.command(f"{insert} FROM {s3_function(self.s3_settings, url)}")
+                self.dest.command(
+                    f"{insert} FROM {s3_function(self.s3_settings, url)}", settings=STRICT_INPUT
+                )
             else:
                 body = self._download(staged)
                 source = f"input({literal(events.structure())}) FORMAT Parquet"
-                self.dest.command(f"{insert} FROM {source}", data=body)
+                self.dest.command(f"{insert} FROM {source}", data=body, settings=STRICT_INPUT)
         except (PermanentError, UsageError, TransientError):
             raise
         except Exception as exc:
