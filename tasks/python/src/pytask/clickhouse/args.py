@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from pytask import ENV_PREFIX
 from pytask.clickhouse.connection import Server
@@ -111,3 +112,32 @@ def server(args: argparse.Namespace, ctx: Context, role: str) -> Server:
         if value is not None
     }
     return Server.from_env({**ctx.env, **overlay}, role)
+
+
+def add_sync_arguments(parser: argparse.ArgumentParser, *roles: str, with_tables: bool) -> None:
+    """What every sync step takes: TLS switches per server, the databases, maybe the tables."""
+    add_server_arguments(parser, *roles)
+    add_database_arguments(parser)
+    if with_tables:
+        add_tables_argument(parser)
+
+
+@dataclass(frozen=True)
+class SyncStep:
+    """The validated inputs of one sync step."""
+
+    args: argparse.Namespace
+    ctx: Context
+    database: str
+    staging: str
+    tables: list[str]
+
+    @classmethod
+    def resolve(cls, args: argparse.Namespace, ctx: Context, *, with_tables: bool) -> SyncStep:
+        database, staging = databases(args, ctx)
+        names = tables(args, ctx) if with_tables else []
+        return cls(args, ctx, database, staging, names)
+
+    def connect(self, role: str) -> Any:
+        """A client for the SOURCE or DEST server (flags over env)."""
+        return server(self.args, self.ctx, role).connect()

@@ -10,8 +10,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from pytask.clickhouse import sync
-from pytask.clickhouse.args import add_database_arguments, add_server_arguments, databases
-from pytask.clickhouse.args import server as args_server
+from pytask.clickhouse.args import SyncStep, add_sync_arguments
 from pytask.clickhouse.names import q
 from pytask.errors import NothingToDo
 from pytask.result import TaskResult
@@ -22,14 +21,14 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare cleanup's flags."""
-    add_server_arguments(parser, "DEST")
-    add_database_arguments(parser)
+    add_sync_arguments(parser, "DEST", with_tables=False)
 
 
 def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     """Drop the staging database if it exists."""
-    database, staging = databases(args, ctx)
-    dest = args_server(args, ctx, "DEST").connect()
+    step = SyncStep.resolve(args, ctx, with_tables=False)
+    database, staging = step.database, step.staging
+    dest = step.connect("DEST")
     if sync.database_engine(dest, staging) is None:
         raise NothingToDo(f"no staging database {staging!r}", {"staging_database": staging})
     leftovers = dest.query(

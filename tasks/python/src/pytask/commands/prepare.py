@@ -13,14 +13,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from pytask.clickhouse import sync
-from pytask.clickhouse.args import (
-    add_database_arguments,
-    add_server_arguments,
-    add_tables_argument,
-    databases,
-    tables,
-)
-from pytask.clickhouse.args import server as args_server
+from pytask.clickhouse.args import SyncStep, add_sync_arguments
 from pytask.clickhouse.names import qualified
 from pytask.errors import PermanentError
 from pytask.result import TaskResult
@@ -31,17 +24,15 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare prepare's flags."""
-    add_server_arguments(parser, "SOURCE", "DEST")
-    add_database_arguments(parser)
-    add_tables_argument(parser)
+    add_sync_arguments(parser, "SOURCE", "DEST", with_tables=True)
 
 
 def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     """Create (or align) the staging tables."""
-    database, staging = databases(args, ctx)
-    names = tables(args, ctx)
-    source = args_server(args, ctx, "SOURCE").connect()
-    dest = args_server(args, ctx, "DEST").connect()
+    step = SyncStep.resolve(args, ctx, with_tables=True)
+    database, staging, names = step.database, step.staging, step.tables
+    source = step.connect("SOURCE")
+    dest = step.connect("DEST")
     engines = {
         str(n): str(e)
         for n, e in source.query(

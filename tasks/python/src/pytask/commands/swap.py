@@ -13,14 +13,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from pytask.clickhouse import sync
-from pytask.clickhouse.args import (
-    add_database_arguments,
-    add_server_arguments,
-    add_tables_argument,
-    databases,
-    tables,
-)
-from pytask.clickhouse.args import server as args_server
+from pytask.clickhouse.args import SyncStep, add_sync_arguments
 from pytask.clickhouse.names import qualified
 from pytask.errors import PermanentError
 from pytask.result import TaskResult
@@ -31,16 +24,14 @@ if TYPE_CHECKING:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare swap's flags."""
-    add_server_arguments(parser, "DEST")
-    add_database_arguments(parser)
-    add_tables_argument(parser)
+    add_sync_arguments(parser, "DEST", with_tables=True)
 
 
 def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     """Swap every verified table into the live database."""
-    database, staging = databases(args, ctx)
-    names = tables(args, ctx)
-    dest = args_server(args, ctx, "DEST").connect()
+    step = SyncStep.resolve(args, ctx, with_tables=True)
+    database, staging, names = step.database, step.staging, step.tables
+    dest = step.connect("DEST")
     sync.ensure_atomic_database(dest, database, "destination")
     proven = sync.verified(dest, staging)
     unverified = [n for n in names if n not in proven]
