@@ -119,6 +119,11 @@ class Cluster:
         return self.kubectl(*args).stdout
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `last` (deleting the cluster) run after every other e2e test."""
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+
+
 def docker_usable() -> bool:
     return shutil.which("docker") is not None and (
         subprocess.run(["docker", "info"], capture_output=True, check=False).returncode == 0
@@ -135,5 +140,6 @@ def cluster() -> Iterator[Cluster]:
     make("kind-load", timeout=900)
     made = Cluster(name=CLUSTER_NAME)
     made.kubectl("create", "namespace", made.namespace)
+    made.kubectl("-n", made.namespace, "create", "serviceaccount", "polyetl-task")
     yield made
     made.kubectl("delete", "namespace", made.namespace, "--wait=false", check=False)

@@ -2,7 +2,7 @@
 task images runs as a pod and its logs come back → a Service resolves by DNS name from
 another pod → `make kind-down` removes everything. Runs the real thing; nothing is mocked.
 
-The last test deletes the cluster, so it stays last in this file (pytest keeps file order).
+The test that deletes the cluster is marked `last`: conftest runs it after every other e2e test.
 """
 
 from __future__ import annotations
@@ -99,6 +99,7 @@ def test_service_resolves_by_dns_name_from_another_pod(cluster: Cluster) -> None
     assert (address, status) == (service_ip, "200")
 
 
+@pytest.mark.last
 @pytest.mark.usefixtures("cluster")
 def test_kind_down_removes_everything() -> None:
     make("kind-down", timeout=300)
