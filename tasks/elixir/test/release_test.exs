@@ -151,6 +151,57 @@ defmodule Extask.ReleaseTest do
     end
   end
 
+  @tag :s3
+  test "discover then archive against the real S3 server, S3 settings from env", %{bin: bin} do
+    {settings, stop} = ExtaskTest.S3Server.start!()
+    on_exit(stop)
+    config = ExtaskTest.S3Server.config!(settings)
+    bucket = ExtaskTest.Ingest.bucket!(config, "release")
+    raw = for i <- 1..5, do: {"raw/acme/2026/e-#{i}.ndjson", ~s({"event":#{i}}\n)}
+    _ = ExtaskTest.Ingest.put_all!(config, bucket, raw)
+
+    xcom = tmp_dir!("xcom")
+
+    env =
+      ExtaskTest.Ingest.env(settings, bucket, %{
+        "EXTASK_SCRATCH_DIR" => tmp_dir!("scratch"),
+        "EXTASK_RESULT_FILE" => Path.join(xcom, "return.json"),
+        "EXTASK_PROVIDERS" => "",
+        "EXTASK_LIMIT" => "1000",
+        "EXTASK_BATCH_SIZE" => "2"
+      })
+
+    discover = extask(bin, ["discover", "--run-id", "manual__2026-11-23T06:37:30+00:00"], env)
+    assert {discover.code, discover.stdout} == {0, ""}, discover.stderr
+    result = Extask.JSON.decode!(File.read!(Path.join(xcom, "return.json")))
+    assert %{"status" => "ok", "counts" => %{"objects" => 5, "batches" => 3}} = result
+    manifests = result["outputs"]["manifests"]
+    assert length(manifests) == 3
+
+    archive_env =
+      Map.merge(env, %{"EXTASK_ARCHIVE_PREFIX" => "archive/", "EXTASK_STORAGE_CLASS" => "GLACIER"})
+
+    for manifest <- manifests do
+      run = extask(bin, ["archive", "--manifest", manifest], archive_env)
+      assert {run.code, run.stdout} == {0, ""}, run.stderr
+
+      assert %{"status" => "ok", "counts" => %{"refused" => 0}} =
+               Extask.JSON.decode!(File.read!(Path.join(xcom, "return.json")))
+
+      assert Enum.all?(run.lines, &(&1["level"] in ["info", "debug"]))
+      refute run.stderr =~ settings.secret_access_key
+    end
+
+    state = ExtaskTest.Ingest.snapshot(config, bucket)
+    assert ExtaskTest.Ingest.keys_under(state, "raw/") == []
+    assert length(ExtaskTest.Ingest.keys_under(state, "archive/raw/acme/")) == 5
+    assert length(ExtaskTest.Ingest.keys_under(state, "ledger/ingested/raw/acme/")) == 5
+
+    nothing = extask(bin, ["discover", "--run-id", "later"], env)
+    assert nothing.code == 99, nothing.stderr
+    refute discover.stderr <> nothing.stderr =~ settings.secret_access_key
+  end
+
   test "an unwritable scratch dir exits 65 naming the dir", %{bin: bin} do
     not_a_dir = Path.join(tmp_dir!("scratch"), "file")
     File.write!(not_a_dir, "")

@@ -19,6 +19,14 @@ defmodule Extask.Command do
   @callback flags() :: [Extask.Flag.t()]
 
   @doc """
+  Optional: text shown by `extask <command> --help` after the flags, for configuration
+  that is not a flag (e.g. secrets, which come only from the environment).
+  """
+  @callback notes() :: String.t()
+
+  @optional_callbacks notes: 0
+
+  @doc """
   Does the work. `config.opts` holds the validated values of `c:flags/0` by name.
   Return a result (status `:ok` or `:nothing_to_do`) or a foreseen error.
   """

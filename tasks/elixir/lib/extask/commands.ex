@@ -10,10 +10,10 @@ defmodule Extask.Commands do
   Every command module, in `--help` order.
 
       iex> Extask.Commands.all()
-      [Extask.Commands.Selfcheck]
+      [Extask.Commands.Selfcheck, Extask.Commands.Discover, Extask.Commands.Archive]
   """
   @spec all() :: [module(), ...]
-  def all, do: [Extask.Commands.Selfcheck]
+  def all, do: [Extask.Commands.Selfcheck, Extask.Commands.Discover, Extask.Commands.Archive]
 
   @doc """
   The command module named `name`, among `commands`.

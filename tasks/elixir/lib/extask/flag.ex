@@ -11,19 +11,36 @@ defmodule Extask.Flag do
   alias Extask.UsageError
 
   @enforce_keys [:name, :doc]
-  defstruct [:name, :doc, type: :string, metavar: "VALUE", default: nil]
+  defstruct [:name, :doc, type: :string, metavar: "VALUE", default: nil, required: false]
 
   @typedoc """
-  How a raw string is validated: any `:string`, a non-blank `:path`, or `{:one_of, pairs}`
-  mapping each accepted text to the value the command receives.
+  How a raw string is validated:
+
+    * `:string` — any text, untouched;
+    * `:path` — a non-blank text;
+    * `{:one_of, pairs}` — one of the texts of `pairs`, giving the paired value;
+    * `{:integer, min, max}` — a decimal integer in `min..max` (`max` may be `:infinity`);
+    * `:boolean` — `true`/`false` (also `1`/`0`, `yes`/`no`, any case);
+    * `:list` — comma-separated items, trimmed, empty items dropped (so `""` is `[]`);
+    * `{:format, regex, what}` — a text matching `regex`, described as `what` in errors.
+
+  A `required` flag with neither a value nor an env fallback is a usage error naming both.
   """
-  @type type :: :string | :path | {:one_of, [{String.t(), atom()}, ...]}
+  @type type ::
+          :string
+          | :path
+          | :boolean
+          | :list
+          | {:one_of, [{String.t(), atom()}, ...]}
+          | {:integer, integer(), integer() | :infinity}
+          | {:format, Regex.t(), String.t()}
   @type t :: %__MODULE__{
           name: atom(),
           doc: String.t(),
           type: type(),
           metavar: String.t(),
-          default: term()
+          default: term(),
+          required: boolean()
         }
 
   @doc """
@@ -58,6 +75,9 @@ defmodule Extask.Flag do
       iex> {:error, error} = Extask.Flag.resolve(flag, nil, %{"EXTASK_LOG_LEVEL" => "loud"})
       iex> error.message
       ~S(expected EXTASK_LOG_LEVEL to be one of debug, info, got: "loud")
+      iex> {:error, error} = Extask.Flag.resolve(%Extask.Flag{name: :bucket, doc: "", required: true}, nil, %{})
+      iex> error.message
+      "expected --bucket or EXTASK_BUCKET to be set, got: none"
   """
   @spec resolve(t(), String.t() | nil, %{optional(String.t()) => String.t()}) ::
           {:ok, term()} | {:error, UsageError.t()}
@@ -68,6 +88,12 @@ defmodule Extask.Flag do
 
       Map.has_key?(env, env_var(flag)) ->
         validate(flag, Map.fetch!(env, env_var(flag)), env_var(flag))
+
+      flag.required ->
+        {:error,
+         %UsageError{
+           message: "expected #{switch(flag)} or #{env_var(flag)} to be set, got: none"
+         }}
 
       true ->
         {:ok, flag.default}
@@ -83,6 +109,29 @@ defmodule Extask.Flag do
       iex> {:error, error} = Extask.Flag.validate(flag, " ", "--scratch-dir")
       iex> error.message
       ~S(expected --scratch-dir to be a path, got: " ")
+
+      iex> flag = %Extask.Flag{name: :limit, doc: "", type: {:integer, 1, :infinity}}
+      iex> Extask.Flag.validate(flag, "1000", "--limit")
+      {:ok, 1000}
+      iex> {:error, error} = Extask.Flag.validate(flag, "0", "EXTASK_LIMIT")
+      iex> error.message
+      ~S(expected EXTASK_LIMIT to be an integer >= 1, got: "0")
+      iex> {:error, error} = Extask.Flag.validate(%{flag | type: {:integer, 1, 64}}, "1e3", "--limit")
+      iex> error.message
+      ~S(expected --limit to be an integer from 1 to 64, got: "1e3")
+
+      iex> flag = %Extask.Flag{name: :s3_path_style, doc: "", type: :boolean}
+      iex> {Extask.Flag.validate(flag, "True", "x"), Extask.Flag.validate(flag, "0", "x")}
+      {{:ok, true}, {:ok, false}}
+
+      iex> flag = %Extask.Flag{name: :providers, doc: "", type: :list}
+      iex> {Extask.Flag.validate(flag, " a, b,,", "x"), Extask.Flag.validate(flag, "", "x")}
+      {{:ok, ["a", "b"]}, {:ok, []}}
+
+      iex> flag = %Extask.Flag{name: :bucket, doc: "", type: {:format, ~r/^[a-z]+$/, "a bucket name"}}
+      iex> {:error, error} = Extask.Flag.validate(flag, "Raw", "--bucket")
+      iex> error.message
+      ~S(expected --bucket to be a bucket name, got: "Raw")
   """
   @spec validate(t(), String.t(), String.t()) :: {:ok, term()} | {:error, UsageError.t()}
   def validate(%__MODULE__{type: :string}, raw, _source), do: {:ok, raw}
@@ -98,6 +147,34 @@ defmodule Extask.Flag do
     end
   end
 
+  def validate(%__MODULE__{type: {:integer, min, max}}, raw, source) do
+    what =
+      if max == :infinity,
+        do: "an integer >= #{min}",
+        else: "an integer from #{min} to #{max}"
+
+    case Integer.parse(String.trim(raw)) do
+      {value, ""} when value >= min and (max == :infinity or value <= max) -> {:ok, value}
+      _ -> expected(source, what, raw)
+    end
+  end
+
+  def validate(%__MODULE__{type: :boolean}, raw, source) do
+    case raw |> String.trim() |> String.downcase() do
+      text when text in ["true", "1", "yes"] -> {:ok, true}
+      text when text in ["false", "0", "no"] -> {:ok, false}
+      _ -> expected(source, "true or false", raw)
+    end
+  end
+
+  def validate(%__MODULE__{type: :list}, raw, _source) do
+    {:ok, raw |> String.split(",") |> Enum.map(&String.trim/1) |> Enum.reject(&(&1 == ""))}
+  end
+
+  def validate(%__MODULE__{type: {:format, regex, what}}, raw, source) do
+    if Regex.match?(regex, raw), do: {:ok, raw}, else: expected(source, what, raw)
+  end
+
   @doc """
   The flag's line in `--help`, without indentation.
 
@@ -107,7 +184,8 @@ defmodule Extask.Flag do
   """
   @spec help(t()) :: {String.t(), String.t()}
   def help(%__MODULE__{} = flag) do
-    {switch(flag) <> " " <> flag.metavar, "#{flag.doc} (env #{env_var(flag)})"}
+    required = if flag.required, do: "required; ", else: ""
+    {switch(flag) <> " " <> flag.metavar, "#{flag.doc} (#{required}env #{env_var(flag)})"}
   end
 
   defp expected(source, what, raw) do

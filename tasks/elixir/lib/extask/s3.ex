@@ -315,13 +315,17 @@ defmodule Extask.S3 do
   Options: `:storage_class` (`x-amz-storage-class`), `:metadata_directive` — `:copy`
   (default: metadata and content type come from the source) or `:replace` (they are
   replaced by `:metadata` and `:content_type`; needed to copy an object onto itself, e.g.
-  to change its storage class).
+  to change its storage class), `:source_if_match` — an ETag: copy only if the source
+  still has it (`x-amz-copy-source-if-match`), else HTTP 412 `PreconditionFailed` and
+  nothing is written.
 
   A CopyObject can fail after S3 answered 200 (the error is then in the body): that is
   returned as an error too.
   """
   @spec copy_object(Config.t(), String.t(), String.t(), String.t(), String.t(), [
-          put_option() | {:metadata_directive, :copy | :replace}
+          put_option()
+          | {:metadata_directive, :copy | :replace}
+          | {:source_if_match, String.t()}
         ]) ::
           {:ok, %{etag: String.t() | nil, last_modified: String.t() | nil}}
           | {:error, Error.t()}
@@ -339,7 +343,10 @@ defmodule Extask.S3 do
       [
         {"x-amz-copy-source", source},
         {"x-amz-metadata-directive", directive |> Atom.to_string() |> String.upcase()}
-      ] ++ replace_headers ++ storage_class_header(opts[:storage_class])
+      ] ++
+        replace_headers ++
+        storage_class_header(opts[:storage_class]) ++
+        etag_header("x-amz-copy-source-if-match", opts[:source_if_match])
 
     request = %{
       operation: "CopyObject",
@@ -356,12 +363,25 @@ defmodule Extask.S3 do
     |> parsed()
   end
 
-  @doc "Deletes one object (DeleteObject); deleting a missing key succeeds, as on AWS."
-  @spec delete_object(Config.t(), String.t(), String.t()) :: :ok | {:error, Error.t()}
-  def delete_object(%Config{} = config, bucket, key) do
-    ok(
-      HTTP.request(config, %{operation: "DeleteObject", method: :delete, bucket: bucket, key: key})
-    )
+  @doc """
+  Deletes one object (DeleteObject); deleting a missing key succeeds, as on AWS.
+
+  Option `:if_match` — an ETag: delete only if the object still has it (a conditional
+  delete, `If-Match`), else HTTP 412 `PreconditionFailed` and the object stays. With it, AWS
+  answers a missing key with 404 `NoSuchKey` instead of success.
+  """
+  @spec delete_object(Config.t(), String.t(), String.t(), [{:if_match, String.t()}]) ::
+          :ok | {:error, Error.t()}
+  def delete_object(%Config{} = config, bucket, key, opts \\ []) do
+    request = %{
+      operation: "DeleteObject",
+      method: :delete,
+      bucket: bucket,
+      key: key,
+      headers: etag_header("if-match", opts[:if_match])
+    }
+
+    ok(HTTP.request(config, request))
   end
 
   @doc """
@@ -505,4 +525,7 @@ defmodule Extask.S3 do
 
   defp storage_class_header(nil), do: []
   defp storage_class_header(class), do: [{"x-amz-storage-class", class}]
+
+  defp etag_header(_name, nil), do: []
+  defp etag_header(name, etag), do: [{name, ~s("#{XML.unquote_etag(etag)}")}]
 end

@@ -51,12 +51,17 @@ defmodule Extask.Usage do
         flags -> "Flags:\n" <> flag_lines(flags) <> "\n"
       end
 
+    notes =
+      if function_exported?(command, :notes, 0),
+        do: String.trim_trailing(command.notes()) <> "\n\n",
+        else: ""
+
     """
     Usage: extask #{command.name()} [flags]
 
     #{command.summary()}
 
-    #{own}#{common_section()}\
+    #{own}#{notes}#{common_section()}\
     """
   end
 

@@ -70,9 +70,10 @@ defmodule Extask.ConfigTest do
   end
 
   test "usage errors name the flag, the value or the command" do
-    assert usage_error([]) == "expected a command, one of: selfcheck"
-    assert usage_error(["--log-level", "info"]) == "expected a command, one of: selfcheck"
-    assert usage_error(["nope"]) == ~S(expected a command, one of: selfcheck, got: "nope")
+    commands = "selfcheck, discover, archive"
+    assert usage_error([]) == "expected a command, one of: #{commands}"
+    assert usage_error(["--log-level", "info"]) == "expected a command, one of: #{commands}"
+    assert usage_error(["nope"]) == ~s(expected a command, one of: #{commands}, got: "nope")
 
     assert usage_error(["--bogus", "selfcheck"]) ==
              ~S[expected a flag of extask (see extask --help), got: "--bogus"]

@@ -8,13 +8,15 @@ defmodule ExtaskTest.StubServer do
   A response is `{status, headers, body}`; `{:truncated, status, headers, body,
   declared_length}`: the body is cut short of the `content-length` it declares, then the
   connection is closed; or `{:stall, status, headers, body, declared_length}`: the same,
-  but the connection stays open and silent.
+  but the connection stays open and silent; or `:hang`: no answer at all, the connection
+  kept open and silent.
   """
 
   @type response ::
           {non_neg_integer(), [{String.t(), String.t()}], binary()}
           | {:truncated | :stall, non_neg_integer(), [{String.t(), String.t()}], binary(),
              non_neg_integer()}
+          | :hang
 
   @type request :: %{
           method: String.t(),
@@ -130,6 +132,8 @@ defmodule ExtaskTest.StubServer do
     end
   end
 
+  defp reply(_transport, _socket, :hang), do: :ok
+
   defp reply(transport, socket, {status, headers, body}) do
     transport.send(socket, head(status, headers, byte_size(body)) <> body)
   end
@@ -141,7 +145,8 @@ defmodule ExtaskTest.StubServer do
 
   # A stalled connection is handed to a linked process that keeps it open until the
   # server is killed.
-  defp finish(transport, socket, {:stall, _status, _headers, _body, _declared}) do
+  defp finish(transport, socket, response)
+       when response == :hang or elem(response, 0) == :stall do
     holder = spawn_link(fn -> Process.sleep(:infinity) end)
     transport.controlling_process(socket, holder)
   end

@@ -1,0 +1,187 @@
+defmodule Extask.Ingest.Ledger do
+  @moduledoc """
+  The ingest ledger: which raw objects have been ingested, kept in S3 itself as **one
+  marker object per ingested raw key**, at `ledger/ingested/<raw key>.json`
+  (`Extask.Ingest.ledger_key/1`).
+
+  Why markers rather than one ledger file (or a file per run):
+
+    * **no read-modify-write**: archive workers record objects concurrently, from any number
+      of batches and runs, and S3 has no append; a marker is one idempotent PUT, and
+      re-recording a key overwrites its own marker — there is never a duplicate entry;
+    * **cheap to read as a set**: discover lists `ledger/ingested/raw/<provider>/` (1,000
+      keys per request, only the providers asked for) and never opens a marker, except for
+      the rare raw object that has one (see `Extask.Commands.Discover`);
+    * **crash-safe**: a marker exists only after the archive copy was verified, and it is
+      written before the original is deleted, so every state a crash can leave is
+      recognisable (`Extask.Ingest.Archiver`);
+    * **auditable**: each marker says what was ingested (key, size, ETag), where the cold
+      copy is (bucket, key, its ETag), when, and by which run and manifest.
+
+  A marker:
+
+      {"key":"raw/acme/a.csv","size":3,"etag":"9001…","archive_bucket":"polyetl",
+       "archive_key":"archive/raw/acme/a.csv","archive_etag":"9001…","run_id":"r1",
+       "manifest":"manifests/r1/batch-0001.json","ingested_at":"2026-11-23T06:37:30.123Z"}
+  """
+
+  alias Extask.{Ingest, JSON, PermanentError}
+  alias Extask.S3
+  alias Extask.S3.Error
+
+  @enforce_keys [:key, :size, :etag, :archive_bucket, :archive_key]
+  defstruct [
+    :key,
+    :size,
+    :etag,
+    :archive_bucket,
+    :archive_key,
+    :archive_etag,
+    :run_id,
+    :manifest,
+    :ingested_at
+  ]
+
+  @type t :: %__MODULE__{
+          key: String.t(),
+          size: non_neg_integer(),
+          etag: String.t(),
+          archive_bucket: String.t(),
+          archive_key: String.t(),
+          archive_etag: String.t() | nil,
+          run_id: String.t() | nil,
+          manifest: String.t() | nil,
+          ingested_at: String.t() | nil
+        }
+
+  @fields [
+    :key,
+    :size,
+    :etag,
+    :archive_bucket,
+    :archive_key,
+    :archive_etag,
+    :run_id,
+    :manifest,
+    :ingested_at
+  ]
+
+  @doc """
+  A marker as JSON text, fields in a fixed order.
+
+      iex> marker = %Extask.Ingest.Ledger{key: "raw/a/b.csv", size: 3, etag: "e1",
+      ...>   archive_bucket: "polyetl", archive_key: "archive/raw/a/b.csv", archive_etag: "e1",
+      ...>   run_id: "r1", manifest: "manifests/r1/batch-0001.json", ingested_at: "2026-11-23T06:37:30.123Z"}
+      iex> text = Extask.Ingest.Ledger.encode(marker)
+      iex> String.slice(text, 0, 47)
+      ~S({"key":"raw/a/b.csv","size":3,"etag":"e1","arch)
+      iex> Extask.Ingest.Ledger.decode(text)
+      {:ok, marker}
+      iex> Extask.Ingest.Ledger.decode(~S({"key":"raw/a/b.csv"}))
+      {:error, "expected a ledger marker with key, size, etag, archive_bucket and archive_key"}
+  """
+  @spec encode(t()) :: String.t()
+  def encode(%__MODULE__{} = marker) do
+    JSON.encode_object(for field <- @fields, do: {field, Map.fetch!(marker, field)})
+  end
+
+  @doc "Decodes a marker (see `encode/1`)."
+  @spec decode(String.t()) :: {:ok, t()} | {:error, String.t()}
+  def decode(text) do
+    case JSON.decode(text) do
+      {:ok,
+       %{
+         "key" => key,
+         "size" => size,
+         "etag" => etag,
+         "archive_bucket" => archive_bucket,
+         "archive_key" => archive_key
+       } = json}
+      when is_binary(key) and is_integer(size) and size >= 0 and is_binary(etag) and
+             is_binary(archive_bucket) and is_binary(archive_key) ->
+        {:ok,
+         %__MODULE__{
+           key: key,
+           size: size,
+           etag: etag,
+           archive_bucket: archive_bucket,
+           archive_key: archive_key,
+           archive_etag: string_or_nil(json["archive_etag"]),
+           run_id: string_or_nil(json["run_id"]),
+           manifest: string_or_nil(json["manifest"]),
+           ingested_at: string_or_nil(json["ingested_at"])
+         }}
+
+      {:ok, _other} ->
+        {:error, "expected a ledger marker with key, size, etag, archive_bucket and archive_key"}
+
+      {:error, error} ->
+        {:error, error.message}
+    end
+  end
+
+  defp string_or_nil(value) when is_binary(value), do: value
+  defp string_or_nil(_other), do: nil
+
+  @doc """
+  The raw keys the ledger records as ingested, for `providers` (all when empty): one
+  listing per provider prefix, paged, markers never opened.
+  """
+  @spec ingested_keys(S3.Config.t(), String.t(), [String.t()]) ::
+          {:ok, MapSet.t(String.t())} | {:error, Error.t()}
+  def ingested_keys(s3, bucket, providers) do
+    keys =
+      for prefix <- Ingest.ledger_prefixes(providers),
+          object <- S3.stream_objects(s3, bucket, prefix: prefix),
+          {:ok, raw_key} <- [Ingest.raw_key(object.key)],
+          into: MapSet.new(),
+          do: raw_key
+
+    {:ok, keys}
+  rescue
+    error in Error -> {:error, error}
+  end
+
+  @doc """
+  The marker of `raw_key`, or `nil` when the ledger has none. A marker that cannot be
+  decoded is a permanent error: the ledger is damaged and needs a person.
+  """
+  @spec read(S3.Config.t(), String.t(), String.t()) ::
+          {:ok, t() | nil} | {:error, Error.t() | PermanentError.t()}
+  def read(s3, bucket, raw_key) do
+    key = Ingest.ledger_key(raw_key)
+    sink = {:fun, [], fn chunk, acc -> [acc, chunk] end}
+
+    case S3.get_object(s3, bucket, key, sink) do
+      {:ok, %{acc: iodata}} ->
+        case decode(IO.iodata_to_binary(iodata)) do
+          {:ok, marker} ->
+            {:ok, marker}
+
+          {:error, reason} ->
+            {:error,
+             %PermanentError{
+               message: "unreadable ledger marker s3://#{bucket}/#{key}",
+               cause: reason
+             }}
+        end
+
+      {:error, %Error{status: 404}} ->
+        {:ok, nil}
+
+      {:error, _} = error ->
+        error
+    end
+  end
+
+  @doc "Writes (or rewrites: one marker per raw key, never two) the marker of `marker.key`."
+  @spec write(S3.Config.t(), String.t(), t()) :: :ok | {:error, Error.t()}
+  def write(s3, bucket, %__MODULE__{} = marker) do
+    key = Ingest.ledger_key(marker.key)
+
+    case S3.put_object(s3, bucket, key, encode(marker), content_type: "application/json") do
+      {:ok, _} -> :ok
+      {:error, _} = error -> error
+    end
+  end
+end

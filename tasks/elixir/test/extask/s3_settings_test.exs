@@ -1,0 +1,81 @@
+defmodule Extask.S3SettingsTest do
+  use ExUnit.Case, async: true
+  doctest Extask.S3Settings
+
+  import ExtaskTest.Run, only: [tmp_dir!: 1]
+
+  alias Extask.{Config, S3Settings}
+
+  @secret "s3-secret-4b1d-never-print-me"
+
+  defp parse(argv, env) do
+    {:ok, {:run, config}} = Config.parse(["discover", "--run-id", "r" | argv], env)
+    config
+  end
+
+  test "flags win over env; path style and region and CA file reach the client config" do
+    ca = Path.join(tmp_dir!("ca"), "ca.pem")
+    File.write!(ca, "not checked until a TLS connection")
+
+    env = %{
+      "EXTASK_BUCKET" => "from-env",
+      "EXTASK_S3_ENDPOINT_URL" => "https://s3.example.com",
+      "EXTASK_S3_REGION" => "eu-west-1",
+      "EXTASK_S3_PATH_STYLE" => "false",
+      "EXTASK_S3_CA_FILE" => ca,
+      "EXTASK_S3_ACCESS_KEY_ID" => "AKID",
+      "EXTASK_S3_SECRET_ACCESS_KEY" => @secret
+    }
+
+    {:ok, settings} = S3Settings.from_config(parse(["--bucket", "from-flag"], env))
+    assert settings.bucket == "from-flag"
+    assert settings.s3.region == "eu-west-1"
+    assert settings.s3.addressing == :virtual_host
+    assert settings.s3.ca_file == ca
+    assert settings.s3.credentials.secret_access_key == @secret
+    refute inspect(settings) =~ @secret
+    refute inspect(S3Settings.describe(settings)) =~ @secret
+  end
+
+  test "credentials may come from *_FILE variables; both forms at once are refused" do
+    dir = tmp_dir!("creds")
+    File.write!(Path.join(dir, "id"), "AKID\n")
+    File.write!(Path.join(dir, "secret"), @secret <> "\n")
+
+    base = %{"EXTASK_BUCKET" => "raw", "EXTASK_S3_ENDPOINT_URL" => "http://127.0.0.1:1"}
+
+    env =
+      Map.merge(base, %{
+        "EXTASK_S3_ACCESS_KEY_ID_FILE" => Path.join(dir, "id"),
+        "EXTASK_S3_SECRET_ACCESS_KEY_FILE" => Path.join(dir, "secret")
+      })
+
+    {:ok, settings} = S3Settings.from_config(parse([], env))
+    assert settings.s3.credentials.access_key_id == "AKID"
+    assert settings.s3.credentials.secret_access_key == @secret
+
+    both = Map.put(env, "EXTASK_S3_SECRET_ACCESS_KEY", @secret)
+    assert {:error, error} = S3Settings.from_config(parse([], both))
+    assert error.message =~ "expected only one of EXTASK_S3_SECRET_ACCESS_KEY"
+    refute error.message =~ @secret
+  end
+
+  test "bad values are usage errors naming the flag or variable" do
+    env = %{"EXTASK_S3_ACCESS_KEY_ID" => "AKID", "EXTASK_S3_SECRET_ACCESS_KEY" => @secret}
+
+    cases = [
+      {[], "expected --bucket or EXTASK_BUCKET to be set, got: none"},
+      {["--bucket", "Bad_Bucket"],
+       ~S(expected --bucket to be an S3 bucket name, got: "Bad_Bucket")},
+      {["--bucket", "raw"], "expected --s3-endpoint-url or EXTASK_S3_ENDPOINT_URL to be set"},
+      {["--bucket", "raw", "--s3-endpoint-url", "ftp://x"], "expected --s3-endpoint-url to be"},
+      {["--bucket", "raw", "--s3-endpoint-url", "http://x", "--s3-path-style", "maybe"],
+       ~S(expected --s3-path-style to be true or false, got: "maybe")}
+    ]
+
+    for {argv, expected} <- cases do
+      assert {:error, error} = Config.parse(["discover", "--run-id", "r" | argv], env)
+      assert error.message =~ expected
+    end
+  end
+end
