@@ -192,7 +192,7 @@ mod tests {
         assert_eq!(run.exit, Exit::Usage);
         assert_eq!(
             run.lines[0]["error"],
-            "expected a command, one of: selfcheck"
+            "expected a command, one of: selfcheck, generate, transform"
         );
     }
 

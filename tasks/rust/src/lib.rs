@@ -10,11 +10,14 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod error;
+pub mod generate;
 pub mod logging;
 pub mod result;
+pub mod s3;
 pub mod secrets;
 #[cfg(test)]
 mod testing;
+pub mod transform;
 
 pub use cli::run;
 

@@ -7,7 +7,9 @@ use crate::config::{Env, Settings};
 use crate::error::Result;
 use crate::result::TaskResult;
 
+pub mod generate;
 pub mod selfcheck;
+pub mod transform;
 
 /// What every command gets besides its own flags.
 pub struct Context<'a> {
@@ -22,6 +24,10 @@ pub struct Context<'a> {
 pub enum Command {
     /// Check that this image's runtime honours the task contract (no external service)
     Selfcheck(selfcheck::Args),
+    /// Write a deterministic raw feed for a provider, with known counts of bad rows
+    Generate(generate::Args),
+    /// Transform raw provider objects into staged Parquet events, quarantining bad rows
+    Transform(transform::Args),
 }
 
 impl Command {
@@ -30,6 +36,8 @@ impl Command {
     pub const fn name(&self) -> &'static str {
         match self {
             Self::Selfcheck(_) => "selfcheck",
+            Self::Transform(_) => "transform",
+            Self::Generate(_) => "generate",
         }
     }
 
@@ -40,6 +48,8 @@ impl Command {
     pub fn execute(self, ctx: &Context<'_>) -> Result<TaskResult> {
         match self {
             Self::Selfcheck(args) => selfcheck::execute(&args, ctx),
+            Self::Transform(args) => transform::execute(&args, ctx),
+            Self::Generate(args) => generate::execute(&args, ctx),
         }
     }
 }

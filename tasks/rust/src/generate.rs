@@ -1,0 +1,540 @@
+//! The deterministic feed generator shared by tests, benchmarks and the demo.
+//!
+//! Driven by the provider's mapping (so a new mapping file gets a generator for free): it
+//! writes the fields the mapping reads, in the provider's format — CSV with its dialect and
+//! header, or nested NDJSON — with timestamps, odds and event codes written the way the
+//! mapping parses them. Chosen rows are made bad in exactly one way each, per kind and
+//! fraction, and the [`Summary`] says how many of each were written, so a test can assert
+//! the transform's quarantine counts exactly. Same seed, same bytes (own `SplitMix64`).
+
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+use serde_json::{Map, Number, Value};
+
+use crate::transform::Reason;
+use crate::transform::mapping::{Column, Format, Kind, Mapping, Part};
+
+/// `SplitMix64`: tiny, fast, good enough for test data, stable across versions.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// A generator from a seed.
+    #[must_use]
+    pub const fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 random bits.
+    pub const fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    #[allow(clippy::cast_precision_loss)]
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1_u64 << 53) as f64
+    }
+
+    /// Uniform in `0..n` (`n > 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    /// One element of a non-empty slice.
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        let i = usize::try_from(self.below(items.len() as u64)).unwrap_or(0);
+        &items[i]
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.next_f64() < p
+    }
+}
+
+/// The bad-row kinds the generator can write (quarantine reasons).
+pub const BAD_KINDS: [Reason; 9] = [
+    Reason::BadQuoting,
+    Reason::BadJson,
+    Reason::WrongFieldCount,
+    Reason::WrongType,
+    Reason::MissingField,
+    Reason::InvalidUtf8,
+    Reason::TimestampOutOfRange,
+    Reason::DuplicateKey,
+    Reason::UnknownEnum,
+];
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// Data rows (good and bad; the header is extra).
+    pub rows: u64,
+    /// PRNG seed.
+    pub seed: u64,
+    /// Fraction of rows made bad, per kind (a row is bad in one way at most).
+    pub bad: BTreeMap<Reason, f64>,
+}
+
+/// What was written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Data rows written.
+    pub rows: u64,
+    /// Rows the transform will accept.
+    pub good: u64,
+    /// Bad rows per kind (what the transform will quarantine, per reason).
+    pub bad: BTreeMap<Reason, u64>,
+    /// Bytes written (before compression).
+    pub bytes: u64,
+}
+
+/// Checks that every kind applies to the mapping's format and the fractions make sense.
+///
+/// # Errors
+/// A message naming the kind or fraction.
+pub fn validate(mapping: &Mapping, spec: &Spec) -> Result<(), String> {
+    let csv = matches!(mapping.format, Format::Csv { .. });
+    let mut total = 0.0;
+    for (kind, fraction) in &spec.bad {
+        if !BAD_KINDS.contains(kind) {
+            return Err(format!("cannot generate {} rows", kind.as_str()));
+        }
+        let csv_only = matches!(kind, Reason::BadQuoting | Reason::WrongFieldCount);
+        if (csv_only && !csv) || (*kind == Reason::BadJson && csv) {
+            return Err(format!(
+                "{} rows do not exist in {}'s format",
+                kind.as_str(),
+                mapping.provider
+            ));
+        }
+        if !(0.0..=1.0).contains(fraction) {
+            return Err(format!(
+                "expected a fraction from 0 to 1 for {}, got: {fraction}",
+                kind.as_str()
+            ));
+        }
+        total += fraction;
+    }
+    if total > 1.0 {
+        return Err(format!("bad-row fractions add up to {total}, more than 1"));
+    }
+    Ok(())
+}
+
+const TEAMS: [&str; 8] = [
+    "Arsenal",
+    "Leeds United",
+    "Real Betis",
+    "Wolves, W.",
+    "Sporting CP",
+    "Ajax",
+    "Brighton & Hove Albion",
+    "Celta",
+];
+const PLAYERS: [&str; 6] = [
+    "B. Saka",
+    "Isco",
+    "Jo \"Magic\" Silva",
+    "D'Angelo",
+    "N. Müller",
+    "Ødegaard",
+];
+/// Fractional odds as (numerator, denominator).
+const ODDS: [(u32, u32); 12] = [
+    (1, 2),
+    (4, 5),
+    (1, 1),
+    (6, 4),
+    (2, 1),
+    (5, 2),
+    (3, 1),
+    (7, 2),
+    (4, 1),
+    (9, 2),
+    (11, 2),
+    (10, 1),
+];
+/// 2026-11-21T12:00:00Z.
+const BASE_MILLIS: i64 = 1_795_262_400_000;
+
+/// A generated value before it is written.
+#[derive(Debug, Clone)]
+enum Gen {
+    Text(String),
+    Int(i64),
+    Float(f64, String),
+}
+
+impl Gen {
+    fn text(&self) -> String {
+        match self {
+            Self::Text(t) | Self::Float(_, t) => t.clone(),
+            Self::Int(i) => i.to_string(),
+        }
+    }
+
+    fn json(&self) -> Value {
+        match self {
+            Self::Text(t) => Value::from(t.clone()),
+            Self::Int(i) => Value::from(*i),
+            Self::Float(f, _) => Number::from_f64(*f).map_or(Value::Null, Value::Number),
+        }
+    }
+}
+
+/// Writes the feed; returns what was written.
+///
+/// # Errors
+/// A write error of `out`.
+pub fn generate(mapping: &Mapping, spec: &Spec, out: &mut dyn Write) -> io::Result<Summary> {
+    let mut rng = SplitMix64::new(spec.seed);
+    let order = match &mapping.format {
+        Format::Csv { columns, .. } if !columns.is_empty() => columns.clone(),
+        _ => mapping.sources(),
+    };
+    let mut summary = Summary::default();
+    let mut counting = Counting { out, bytes: 0 };
+    if let Format::Csv {
+        dialect,
+        header: true,
+        ..
+    } = &mapping.format
+    {
+        writeln!(counting, "{}", dialect.join(&order))?;
+    }
+    let mut last_good: Option<Vec<u8>> = None;
+    for i in 0..spec.rows {
+        let mut kind = choose(&mut rng, spec);
+        if kind == Some(Reason::DuplicateKey) && last_good.is_none() {
+            kind = None;
+        }
+        let mut values = good_values(mapping, &mut rng, i);
+        let line = match kind {
+            Some(Reason::DuplicateKey) => last_good.clone().unwrap_or_default(),
+            Some(kind) => bad_line(mapping, &order, &mut values, kind),
+            None => {
+                let line = render(mapping, &order, &values);
+                last_good = Some(line.clone());
+                line
+            }
+        };
+        counting.write_all(&line)?;
+        counting.write_all(b"\n")?;
+        summary.rows += 1;
+        match kind {
+            Some(kind) => *summary.bad.entry(kind).or_default() += 1,
+            None => summary.good += 1,
+        }
+    }
+    summary.bytes = counting.bytes;
+    Ok(summary)
+}
+
+struct Counting<'a> {
+    out: &'a mut dyn Write,
+    bytes: u64,
+}
+
+impl Write for Counting<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+fn choose(rng: &mut SplitMix64, spec: &Spec) -> Option<Reason> {
+    let roll = rng.next_f64();
+    let mut cumulative = 0.0;
+    for (kind, fraction) in &spec.bad {
+        cumulative += fraction;
+        if roll < cumulative {
+            return Some(*kind);
+        }
+    }
+    None
+}
+
+/// Source field → value for a good row `i`.
+fn good_values(mapping: &Mapping, rng: &mut SplitMix64, i: u64) -> BTreeMap<String, Option<Gen>> {
+    let mut values = BTreeMap::new();
+    let json = mapping.format == Format::Ndjson;
+    for spec in &mapping.columns {
+        let optional = !spec.required;
+        let value =
+            match (&spec.kind, spec.column) {
+                (Kind::Text, Column::MatchId) => Some(Gen::Text(format!("M-{:03}", rng.below(40)))),
+                (Kind::Text, Column::Team) => (!optional || rng.chance(0.85))
+                    .then(|| Gen::Text((*rng.pick(&TEAMS)).to_owned())),
+                (Kind::Text, _) => (!optional || rng.chance(0.6))
+                    .then(|| Gen::Text((*rng.pick(&PLAYERS)).to_owned())),
+                (Kind::Enum { pairs, .. }, _) => Some(Gen::Text(rng.pick(pairs).0.clone())),
+                (Kind::Time(format), _) => {
+                    let offset = i64::try_from(i).unwrap_or(0) * 7_000
+                        + i64::try_from(rng.below(1000)).unwrap_or(0);
+                    let millis = BASE_MILLIS + offset;
+                    Some(if format.is_epoch() && json {
+                        Gen::Int(format.format(millis).parse().unwrap_or(millis))
+                    } else {
+                        Gen::Text(format.format(millis))
+                    })
+                }
+                (Kind::Odds(format), _) => (!optional || rng.chance(0.7)).then(|| {
+                    let (num, den) = *rng.pick(&ODDS);
+                    let decimal = 1.0 + f64::from(num) / f64::from(den);
+                    match format {
+                        crate::transform::values::OddsFormat::Fractional if num == den => {
+                            Gen::Text("evens".into())
+                        }
+                        crate::transform::values::OddsFormat::Fractional => {
+                            Gen::Text(format!("{num}/{den}"))
+                        }
+                        crate::transform::values::OddsFormat::Decimal => {
+                            Gen::Float(decimal, format!("{decimal:.2}"))
+                        }
+                    }
+                }),
+                (Kind::Score, _) => (!optional || rng.chance(0.8))
+                    .then(|| Gen::Int(i64::try_from(rng.below(6)).unwrap_or(0))),
+            };
+        values.insert(spec.source.clone(), value);
+    }
+    for part in &mapping.event_id {
+        if let Part::Field(name) = part {
+            values
+                .entry(name.clone())
+                .or_insert_with(|| Some(Gen::Int(i64::try_from(i + 1).unwrap_or(i64::MAX))));
+        }
+    }
+    values
+}
+
+fn render(mapping: &Mapping, order: &[String], values: &BTreeMap<String, Option<Gen>>) -> Vec<u8> {
+    match &mapping.format {
+        Format::Csv { dialect, .. } => {
+            let fields: Vec<String> = order
+                .iter()
+                .map(|name| {
+                    values
+                        .get(name)
+                        .and_then(Option::as_ref)
+                        .map(Gen::text)
+                        .unwrap_or_default()
+                })
+                .collect();
+            dialect.join(&fields).into_bytes()
+        }
+        Format::Ndjson => {
+            let mut object = Map::new();
+            for name in order {
+                if let Some(Some(value)) = values.get(name) {
+                    insert_path(&mut object, name, value.json());
+                }
+            }
+            Value::Object(object).to_string().into_bytes()
+        }
+    }
+}
+
+fn insert_path(object: &mut Map<String, Value>, path: &str, value: Value) {
+    match path.split_once('.') {
+        None => {
+            object.insert(path.to_owned(), value);
+        }
+        Some((head, rest)) => {
+            let child = object
+                .entry(head.to_owned())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(map) = child {
+                insert_path(map, rest, value);
+            }
+        }
+    }
+}
+
+fn source_of(mapping: &Mapping, column: Column) -> String {
+    mapping
+        .column(column)
+        .map(|c| c.source.clone())
+        .unwrap_or_default()
+}
+
+/// Stands for the invalid UTF-8 bytes until the line is rendered.
+const MARK: &str = "~~INVALID-UTF8~~";
+
+/// A row made bad in exactly the way `kind` says.
+fn bad_line(
+    mapping: &Mapping,
+    order: &[String],
+    values: &mut BTreeMap<String, Option<Gen>>,
+    kind: Reason,
+) -> Vec<u8> {
+    let match_id = source_of(mapping, Column::MatchId);
+    let occurred = source_of(mapping, Column::OccurredAt);
+    match kind {
+        Reason::BadQuoting => {
+            values.insert(match_id, Some(Gen::Text("M-\u{2}x".into())));
+        }
+        Reason::WrongType => {
+            values.insert(occurred, Some(Gen::Text("yesterday".into())));
+        }
+        Reason::MissingField => {
+            values.insert(match_id, None);
+        }
+        Reason::InvalidUtf8 => {
+            values.insert(match_id, Some(Gen::Text(format!("M-{MARK}"))));
+        }
+        Reason::TimestampOutOfRange => {
+            let too_early = mapping.valid_from - 86_400_000;
+            let value = match mapping.column(Column::OccurredAt).map(|c| &c.kind) {
+                Some(Kind::Time(format))
+                    if format.is_epoch() && mapping.format == Format::Ndjson =>
+                {
+                    Gen::Int(format.format(too_early).parse().unwrap_or(0))
+                }
+                Some(Kind::Time(format)) => Gen::Text(format.format(too_early)),
+                _ => Gen::Text(String::new()),
+            };
+            values.insert(occurred, Some(value));
+        }
+        Reason::UnknownEnum => {
+            values.insert(
+                source_of(mapping, Column::EventType),
+                Some(Gen::Text("XYZZY".into())),
+            );
+        }
+        _ => {}
+    }
+    let mut line = render(mapping, order, values);
+    match kind {
+        Reason::BadQuoting => replace(&mut line, "M-\u{2}x".as_bytes(), b"M-\"x"),
+        Reason::InvalidUtf8 => replace(&mut line, MARK.as_bytes(), b"\xff\xfe"),
+        Reason::BadJson => {
+            line.pop();
+        }
+        Reason::WrongFieldCount => {
+            if let Format::Csv { dialect, .. } = &mapping.format {
+                let cut = line
+                    .iter()
+                    .rposition(|b| *b == dialect.delimiter)
+                    .unwrap_or(0);
+                line.truncate(cut);
+            }
+        }
+        _ => {}
+    }
+    line
+}
+
+fn replace(line: &mut Vec<u8>, from: &[u8], to: &[u8]) {
+    if let Some(at) = line.windows(from.len()).position(|w| w == from) {
+        line.splice(at..at + from.len(), to.iter().copied());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::mapping::Mappings;
+    use crate::transform::object;
+
+    fn spec(rows: u64, seed: u64, kinds: &[Reason]) -> Spec {
+        Spec {
+            rows,
+            seed,
+            bad: kinds.iter().map(|k| (*k, 0.03)).collect(),
+        }
+    }
+
+    fn kinds_for(provider: &str) -> Vec<Reason> {
+        BAD_KINDS
+            .into_iter()
+            .filter(|k| match provider {
+                "betco" => !matches!(k, Reason::BadQuoting | Reason::WrongFieldCount),
+                _ => *k != Reason::BadJson,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn splitmix_is_stable() {
+        let mut rng = SplitMix64::new(0);
+        assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF);
+        let f = rng.next_f64();
+        assert!((0.0..1.0).contains(&f));
+    }
+
+    #[test]
+    fn same_seed_same_bytes_other_seed_other_bytes() {
+        let mapping = Mappings::embedded().unwrap().get("acme").unwrap();
+        let run = |seed| {
+            let mut out = Vec::new();
+            generate(&mapping, &spec(500, seed, &kinds_for("acme")), &mut out).unwrap();
+            out
+        };
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7), run(8));
+    }
+
+    #[test]
+    fn the_transform_quarantines_exactly_what_was_generated() {
+        let mappings = Mappings::embedded().unwrap();
+        for provider in ["acme", "betco", "cobra"] {
+            let mapping = mappings.get(provider).unwrap();
+            let spec = spec(3000, 42, &kinds_for(provider));
+            validate(&mapping, &spec).unwrap();
+            let mut out = Vec::new();
+            let summary = generate(&mapping, &spec, &mut out).unwrap();
+            assert_eq!(summary.rows, 3000);
+            assert!(summary.bad.len() >= 7, "{provider}: {:?}", summary.bad);
+            let dir = tempfile::tempdir().unwrap();
+            let (s, q) = (dir.path().join("s"), dir.path().join("q"));
+            let key = format!("raw/{provider}/f");
+            let stats =
+                object::transform(std::io::Cursor::new(out), &key, &mapping, &s, &q).unwrap();
+            assert_eq!(stats.rows_in, summary.rows, "{provider}");
+            assert_eq!(stats.rows_out, summary.good, "{provider}");
+            for reason in Reason::ALL {
+                let want = summary.bad.get(&reason).copied().unwrap_or(0);
+                let got = stats.quarantined[reason.index()];
+                assert_eq!(
+                    got,
+                    want,
+                    "{provider} {}: {}",
+                    reason.as_str(),
+                    std::fs::read_to_string(&q)
+                        .unwrap()
+                        .lines()
+                        .find(|l| !l.contains(reason.as_str()))
+                        .unwrap_or("")
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn kinds_must_fit_the_format() {
+        let mappings = Mappings::embedded().unwrap();
+        let betco = mappings.get("betco").unwrap();
+        assert!(validate(&betco, &spec(1, 1, &[Reason::BadQuoting])).is_err());
+        let acme = mappings.get("acme").unwrap();
+        assert!(validate(&acme, &spec(1, 1, &[Reason::BadJson])).is_err());
+        assert!(validate(&acme, &spec(1, 1, &[Reason::LineTooLong])).is_err());
+        let too_much = Spec {
+            rows: 1,
+            seed: 1,
+            bad: [(Reason::WrongType, 0.6), (Reason::MissingField, 0.6)].into(),
+        };
+        assert!(validate(&acme, &too_much).is_err());
+    }
+}

@@ -1,0 +1,227 @@
+//! Reading an object as lines, with bounded memory: gzip detected by magic bytes (or
+//! required by a `.gz` name), lines capped at a maximum length.
+
+use std::io::{self, BufRead, BufReader, Read};
+
+use flate2::bufread::MultiGzDecoder;
+
+/// Read buffer size of each layer.
+const BUFFER: usize = 256 * 1024;
+
+/// The gzip magic bytes.
+pub const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// A decompressed (if need be) byte stream, and whether it was gzip.
+pub struct Opened {
+    /// The plain bytes.
+    pub reader: Box<dyn BufRead + Send>,
+    /// Whether the object was gzip-compressed.
+    pub gzip: bool,
+}
+
+/// Opens a raw object's bytes: gzip when they start with the gzip magic bytes. A name
+/// ending in `.gz` whose bytes are not gzip is an error (a corrupt or mislabelled object).
+///
+/// # Errors
+/// The underlying read error, or [`io::ErrorKind::InvalidData`] for a `.gz` name on
+/// non-gzip bytes.
+pub fn open<R: Read + Send + 'static>(raw: R, name: &str) -> io::Result<Opened> {
+    let mut buffered = BufReader::with_capacity(BUFFER, raw);
+    let head = buffered.fill_buf()?;
+    let gzip = head.starts_with(&GZIP_MAGIC);
+    if !gzip && gz_name(name) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "named .gz but not gzip data (no gzip magic bytes)",
+        ));
+    }
+    let reader: Box<dyn BufRead + Send> = if gzip {
+        Box::new(BufReader::with_capacity(
+            BUFFER,
+            MultiGzDecoder::new(buffered),
+        ))
+    } else {
+        Box::new(buffered)
+    };
+    Ok(Opened { reader, gzip })
+}
+
+/// Whether a key or file name ends in `.gz` (any case).
+#[must_use]
+pub fn gz_name(name: &str) -> bool {
+    std::path::Path::new(name)
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("gz"))
+}
+
+/// One line: its 1-based number and its bytes without the line ending (`\n` or `\r\n`);
+/// `truncated` when it was longer than the limit (the bytes are then its first `limit`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Line<'a> {
+    /// 1-based line number.
+    pub number: u64,
+    /// The line's bytes (at most the limit).
+    pub bytes: &'a [u8],
+    /// Whether the line was cut at the limit.
+    pub truncated: bool,
+}
+
+/// Splits a byte stream into lines of at most `limit` bytes kept in memory.
+pub struct Lines<R> {
+    inner: R,
+    buf: Vec<u8>,
+    limit: usize,
+    number: u64,
+}
+
+impl<R: BufRead> Lines<R> {
+    /// Lines of `inner`, keeping at most `limit` bytes of each.
+    pub fn new(inner: R, limit: usize) -> Self {
+        Self {
+            inner,
+            buf: Vec::with_capacity(4096),
+            limit,
+            number: 0,
+        }
+    }
+
+    /// The next line, `None` at the end.
+    ///
+    /// # Errors
+    /// A read (or decompression) error of the underlying stream.
+    pub fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
+        self.buf.clear();
+        let mut truncated = false;
+        let mut any = false;
+        loop {
+            let available = match self.inner.fill_buf() {
+                Ok(a) => a,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                if !any {
+                    return Ok(None);
+                }
+                break;
+            }
+            any = true;
+            let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
+                Some(i) => (&available[..i], Some(i + 1)),
+                None => (available, None),
+            };
+            let room = self.limit.saturating_sub(self.buf.len());
+            if chunk.len() > room {
+                truncated = true;
+            }
+            self.buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            let used = done.unwrap_or(available.len());
+            self.inner.consume(used);
+            if done.is_some() {
+                break;
+            }
+        }
+        self.number += 1;
+        if !truncated && self.buf.last() == Some(&b'\r') {
+            self.buf.pop();
+        }
+        Ok(Some(Line {
+            number: self.number,
+            bytes: &self.buf,
+            truncated,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
+
+    use super::*;
+
+    fn all(text: &[u8], limit: usize) -> Vec<(u64, String, bool)> {
+        let mut lines = Lines::new(BufReader::with_capacity(3, text), limit);
+        let mut out = Vec::new();
+        while let Some(line) = lines.next_line().unwrap() {
+            out.push((
+                line.number,
+                String::from_utf8_lossy(line.bytes).into_owned(),
+                line.truncated,
+            ));
+        }
+        out
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    #[test]
+    fn splits_lines_across_buffer_refills() {
+        let got = all(b"ab\r\ncdefg\n\nlast", 100);
+        let want = [
+            (1, "ab", false),
+            (2, "cdefg", false),
+            (3, "", false),
+            (4, "last", false),
+        ];
+        assert_eq!(got, want.map(|(n, s, t)| (n, s.to_owned(), t)));
+        assert!(all(b"", 10).is_empty());
+        assert_eq!(all(b"x\n", 10).len(), 1);
+    }
+
+    #[test]
+    fn long_lines_are_cut_and_the_next_line_is_intact() {
+        let got = all(b"0123456789abcdef\nok\n", 5);
+        assert_eq!(
+            got,
+            [(1, "01234".to_owned(), true), (2, "ok".to_owned(), false)]
+        );
+    }
+
+    #[test]
+    fn gzip_by_magic_and_by_name() {
+        let data = gzip(b"a\nb\n");
+        let mut opened = open(std::io::Cursor::new(data.clone()), "feed.csv").unwrap();
+        assert!(opened.gzip);
+        let mut text = String::new();
+        opened.reader.read_to_string(&mut text).unwrap();
+        assert_eq!(text, "a\nb\n");
+        // concatenated members
+        let two = [gzip(b"a\n"), gzip(b"b\n")].concat();
+        let mut text = String::new();
+        open(std::io::Cursor::new(two), "x.gz")
+            .unwrap()
+            .reader
+            .read_to_string(&mut text)
+            .unwrap();
+        assert_eq!(text, "a\nb\n");
+        let plain = open(std::io::Cursor::new(b"a\n".to_vec()), "feed.csv").unwrap();
+        assert!(!plain.gzip);
+        let mislabelled = open(std::io::Cursor::new(b"a\n".to_vec()), "feed.csv.gz")
+            .err()
+            .unwrap();
+        assert_eq!(mislabelled.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn truncated_gzip_is_an_error_not_a_short_read() {
+        let data = gzip(&b"some line of text\n".repeat(1000));
+        let cut = data[..data.len() / 2].to_vec();
+        let opened = open(std::io::Cursor::new(cut), "feed.csv.gz").unwrap();
+        let mut lines = Lines::new(opened.reader, 1024);
+        let error = loop {
+            match lines.next_line() {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("a truncated gzip read to the end without an error"),
+                Err(e) => break e,
+            }
+        };
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof, "{error}");
+    }
+}

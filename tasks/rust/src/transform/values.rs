@@ -1,0 +1,450 @@
+//! Typed conversions a mapping can ask for: timestamps (formats, time zones with DST,
+//! epoch values), odds (decimal or fractional) and scores.
+
+use chrono::{DateTime, FixedOffset, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+
+/// A time zone for timestamps written without an offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Zone {
+    /// UTC.
+    Utc,
+    /// A fixed offset such as `+02:00`.
+    Fixed(FixedOffset),
+    /// An IANA zone with its DST rules, such as `Europe/London`.
+    Named(Tz),
+}
+
+impl Zone {
+    /// Parses `UTC`/`Z`, a fixed offset (`+02:00`, `-0530`) or an IANA name.
+    ///
+    /// # Errors
+    /// A message naming the value when it is none of these.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.eq_ignore_ascii_case("utc") || text == "Z" {
+            return Ok(Self::Utc);
+        }
+        if text.starts_with(['+', '-']) {
+            return parse_offset(text)
+                .map(Self::Fixed)
+                .ok_or_else(|| format!("expected an offset like +02:00, got: {text:?}"));
+        }
+        text.parse::<Tz>()
+            .map(Self::Named)
+            .map_err(|_| format!("expected a time zone name like Europe/London, got: {text:?}"))
+    }
+
+    /// The UTC instant of a local wall-clock time. An ambiguous time (the hour repeated when
+    /// DST ends) resolves to the earlier instant; a time that does not exist (skipped when
+    /// DST starts) is an error.
+    ///
+    /// # Errors
+    /// A message when the local time does not exist in this zone.
+    pub fn to_utc_millis(self, local: &NaiveDateTime) -> Result<i64, String> {
+        let resolved = match self {
+            Self::Utc => return Ok(local.and_utc().timestamp_millis()),
+            Self::Fixed(offset) => map_local(offset.from_local_datetime(local)),
+            Self::Named(tz) => map_local(tz.from_local_datetime(local)),
+        };
+        resolved.ok_or_else(|| format!("local time {local} does not exist in {self} (DST gap)"))
+    }
+}
+
+impl std::fmt::Display for Zone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Utc => f.write_str("UTC"),
+            Self::Fixed(offset) => write!(f, "{offset}"),
+            Self::Named(tz) => f.write_str(tz.name()),
+        }
+    }
+}
+
+fn map_local<T: TimeZone>(result: LocalResult<DateTime<T>>) -> Option<i64> {
+    match result {
+        LocalResult::Single(dt) | LocalResult::Ambiguous(dt, _) => Some(dt.timestamp_millis()),
+        LocalResult::None => None,
+    }
+}
+
+fn parse_offset(text: &str) -> Option<FixedOffset> {
+    let sign = if text.starts_with('-') { -1 } else { 1 };
+    let digits: String = text[1..].chars().filter(|c| *c != ':').collect();
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let hours: i32 = digits[..2].parse().ok()?;
+    let minutes: i32 = digits[2..].parse().ok()?;
+    FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
+}
+
+/// The offset RFC 3339 timestamps are written with by the generator (+01:00).
+const CET: FixedOffset = match FixedOffset::east_opt(3600) {
+    Some(offset) => offset,
+    None => panic!("valid offset"),
+};
+
+/// How a provider writes timestamps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// Milliseconds since the epoch (a JSON integer or a string of digits).
+    EpochMillis,
+    /// Seconds since the epoch.
+    EpochSeconds,
+    /// RFC 3339 with an offset (`2026-11-23T15:04:05.123+01:00`).
+    Rfc3339,
+    /// A `strftime` pattern; with a zone, the text is local time in that zone, without one
+    /// the pattern must contain the offset (`%z`).
+    Pattern {
+        /// The chrono format string.
+        pattern: String,
+        /// The zone of offset-less local times.
+        zone: Option<Zone>,
+    },
+}
+
+impl TimeFormat {
+    /// From a mapping's `timestamp` and `timezone` keys.
+    ///
+    /// # Errors
+    /// A message when the zone is unknown or given where it means nothing.
+    pub fn parse(format: &str, timezone: Option<&str>) -> Result<Self, String> {
+        let zone = timezone.map(Zone::parse).transpose()?;
+        let fixed = match format {
+            "epoch_millis" => Some(Self::EpochMillis),
+            "epoch_seconds" => Some(Self::EpochSeconds),
+            "rfc3339" => Some(Self::Rfc3339),
+            _ => None,
+        };
+        if let Some(fixed) = fixed {
+            if zone.is_some() {
+                return Err(format!("timezone means nothing for timestamp = {format:?}"));
+            }
+            return Ok(fixed);
+        }
+        if !format.contains('%') {
+            return Err(format!(
+                "expected timestamp to be epoch_millis, epoch_seconds, rfc3339 or a strftime pattern, got: {format:?}"
+            ));
+        }
+        if zone.is_none() && !format.contains("%z") && !format.contains("%:z") {
+            return Err(format!(
+                "timestamp pattern {format:?} has no offset (%z): give a timezone"
+            ));
+        }
+        Ok(Self::Pattern {
+            pattern: format.to_owned(),
+            zone,
+        })
+    }
+
+    /// Whether this format takes integers (epoch values).
+    #[must_use]
+    pub const fn is_epoch(&self) -> bool {
+        matches!(self, Self::EpochMillis | Self::EpochSeconds)
+    }
+
+    /// Milliseconds since the epoch of an epoch value.
+    ///
+    /// # Errors
+    /// When the value overflows.
+    pub fn from_epoch(&self, value: i64) -> Result<i64, String> {
+        match self {
+            Self::EpochSeconds => value
+                .checked_mul(1000)
+                .ok_or_else(|| format!("epoch seconds {value} overflow")),
+            _ => Ok(value),
+        }
+    }
+
+    /// Milliseconds since the epoch of a timestamp written as text.
+    ///
+    /// # Errors
+    /// A message saying what was expected.
+    pub fn parse_text(&self, text: &str) -> Result<i64, String> {
+        match self {
+            Self::EpochMillis | Self::EpochSeconds => {
+                let value: i64 = text
+                    .parse()
+                    .map_err(|_| format!("expected an epoch integer, got: {text:?}"))?;
+                self.from_epoch(value)
+            }
+            Self::Rfc3339 => DateTime::parse_from_rfc3339(text)
+                .map(|dt| dt.timestamp_millis())
+                .map_err(|e| format!("expected an RFC 3339 timestamp, got: {text:?} ({e})")),
+            Self::Pattern {
+                pattern,
+                zone: Some(zone),
+            } => {
+                let local = NaiveDateTime::parse_from_str(text, pattern).map_err(|e| {
+                    format!("expected a time like {pattern:?}, got: {text:?} ({e})")
+                })?;
+                zone.to_utc_millis(&local)
+            }
+            Self::Pattern {
+                pattern,
+                zone: None,
+            } => DateTime::parse_from_str(text, pattern)
+                .map(|dt| dt.timestamp_millis())
+                .map_err(|e| format!("expected a time like {pattern:?}, got: {text:?} ({e})")),
+        }
+    }
+
+    /// Formats UTC milliseconds the way this format writes them (the generator's inverse).
+    #[must_use]
+    pub fn format(&self, millis: i64) -> String {
+        let utc = DateTime::<Utc>::from_timestamp_millis(millis).unwrap_or_default();
+        match self {
+            Self::EpochMillis => millis.to_string(),
+            Self::EpochSeconds => millis.div_euclid(1000).to_string(),
+            Self::Rfc3339 => utc
+                .with_timezone(&CET)
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, false),
+            Self::Pattern { pattern, zone } => match zone {
+                None | Some(Zone::Utc) => utc.format(pattern).to_string(),
+                Some(Zone::Fixed(offset)) => utc.with_timezone(offset).format(pattern).to_string(),
+                Some(Zone::Named(tz)) => utc.with_timezone(tz).format(pattern).to_string(),
+            },
+        }
+    }
+}
+
+/// How a provider writes odds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OddsFormat {
+    /// Decimal odds, `3.5`.
+    Decimal,
+    /// Fractional (UK) odds, `5/2` (= 3.5 decimal), `evens` (= 2.0).
+    Fractional,
+}
+
+impl OddsFormat {
+    /// Decimal odds of a text value.
+    ///
+    /// ```
+    /// use rstask::transform::values::OddsFormat;
+    /// assert_eq!(OddsFormat::Fractional.parse("5/2"), Ok(3.5));
+    /// assert_eq!(OddsFormat::Decimal.parse("1.91"), Ok(1.91));
+    /// ```
+    ///
+    /// # Errors
+    /// A message when the text is not odds of this format, or below 1.0.
+    pub fn parse(self, text: &str) -> Result<f64, String> {
+        let value = match self {
+            Self::Decimal => text.parse::<f64>().ok(),
+            Self::Fractional => parse_fraction(text),
+        };
+        match value {
+            Some(v) => decimal_odds(v),
+            None => Err(match self {
+                Self::Decimal => format!("expected decimal odds like 2.5, got: {text:?}"),
+                Self::Fractional => format!("expected fractional odds like 5/2, got: {text:?}"),
+            }),
+        }
+    }
+
+    /// Writes decimal odds in this format (the generator's inverse; fractional odds are
+    /// written over the smallest denominator up to 100 that is exact, else `x/100`).
+    #[must_use]
+    pub fn format(self, decimal: f64) -> String {
+        match self {
+            Self::Decimal => format!("{decimal:.2}"),
+            Self::Fractional => {
+                let profit = decimal - 1.0;
+                if (profit - 1.0).abs() < 1e-9 {
+                    return "evens".to_owned();
+                }
+                for den in 1..=100_u32 {
+                    let num = profit * f64::from(den);
+                    if (num - num.round()).abs() < 1e-9 {
+                        return format!("{}/{den}", num.round());
+                    }
+                }
+                format!("{}/100", (profit * 100.0).round())
+            }
+        }
+    }
+}
+
+/// Decimal odds must be finite and at least 1.0.
+///
+/// # Errors
+/// When they are not.
+pub fn decimal_odds(value: f64) -> Result<f64, String> {
+    if value.is_finite() && value >= 1.0 {
+        Ok(value)
+    } else {
+        Err(format!("expected odds of at least 1.0, got: {value}"))
+    }
+}
+
+fn parse_fraction(text: &str) -> Option<f64> {
+    let text = text.trim();
+    if ["evens", "evs", "even"]
+        .iter()
+        .any(|e| text.eq_ignore_ascii_case(e))
+    {
+        return Some(2.0);
+    }
+    let (num, den) = text.split_once('/')?;
+    let num: u32 = num.trim().parse().ok()?;
+    let den: u32 = den.trim().parse().ok()?;
+    if den == 0 {
+        return None;
+    }
+    Some(1.0 + f64::from(num) / f64::from(den))
+}
+
+/// A score: a non-negative integer that fits `UInt16`.
+///
+/// # Errors
+/// A message when the text is not one.
+pub fn parse_score(text: &str) -> Result<u16, String> {
+    text.trim()
+        .parse::<u16>()
+        .map_err(|_| format!("expected a score from 0 to 65535, got: {text:?}"))
+}
+
+/// The same for a JSON number.
+///
+/// # Errors
+/// When it is not an integer from 0 to 65535.
+pub fn score_of_number(number: &serde_json::Number) -> Result<u16, String> {
+    number
+        .as_u64()
+        .and_then(|n| u16::try_from(n).ok())
+        .ok_or_else(|| format!("expected a score from 0 to 65535, got: {number}"))
+}
+
+/// RFC 3339 text (UTC, milliseconds) of epoch milliseconds, for messages and defaults.
+#[must_use]
+pub fn rfc3339(millis: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(millis).map_or_else(
+        || millis.to_string(),
+        |dt| dt.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(text: &str) -> i64 {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .timestamp_millis()
+    }
+
+    #[test]
+    fn london_local_time_follows_dst() {
+        let f = TimeFormat::parse("%d/%m/%Y %H:%M:%S", Some("Europe/London")).unwrap();
+        // winter: GMT = UTC
+        assert_eq!(
+            f.parse_text("23/11/2026 15:00:00"),
+            Ok(ms("2026-11-23T15:00:00Z"))
+        );
+        // summer: BST = UTC+1
+        assert_eq!(
+            f.parse_text("01/07/2026 15:00:00"),
+            Ok(ms("2026-07-01T14:00:00Z"))
+        );
+        // the hour repeated on 25 Oct 2026 resolves to the first (BST) instant
+        assert_eq!(
+            f.parse_text("25/10/2026 01:30:00"),
+            Ok(ms("2026-10-25T00:30:00Z"))
+        );
+        // the hour skipped on 29 Mar 2026 does not exist
+        let gap = f.parse_text("29/03/2026 01:30:00").unwrap_err();
+        assert!(gap.contains("DST gap"), "{gap}");
+        assert!(f.parse_text("2026-11-23 15:00").is_err());
+    }
+
+    #[test]
+    fn fixed_offsets_utc_and_unknown_zones() {
+        let f = TimeFormat::parse("%Y-%m-%d %H:%M", Some("+05:30")).unwrap();
+        assert_eq!(
+            f.parse_text("2026-11-23 15:00"),
+            Ok(ms("2026-11-23T09:30:00Z"))
+        );
+        let f = TimeFormat::parse("%Y-%m-%d %H:%M", Some("UTC")).unwrap();
+        assert_eq!(
+            f.parse_text("2026-11-23 15:00"),
+            Ok(ms("2026-11-23T15:00:00Z"))
+        );
+        assert!(TimeFormat::parse("%Y", Some("Mars/Olympus")).is_err());
+        assert!(
+            TimeFormat::parse("%Y-%m-%d", None).is_err(),
+            "no offset, no zone"
+        );
+        assert!(TimeFormat::parse("epoch_millis", Some("UTC")).is_err());
+        assert!(TimeFormat::parse("yyyy-mm-dd", None).is_err());
+    }
+
+    #[test]
+    fn rfc3339_and_epochs() {
+        let f = TimeFormat::Rfc3339;
+        assert_eq!(
+            f.parse_text("2026-11-23T15:04:05.123+01:00"),
+            Ok(ms("2026-11-23T14:04:05.123Z"))
+        );
+        assert!(f.parse_text("2026-11-23 15:04:05").is_err());
+        assert_eq!(
+            TimeFormat::EpochMillis.parse_text("1795446245123"),
+            Ok(1_795_446_245_123)
+        );
+        assert_eq!(
+            TimeFormat::EpochSeconds.parse_text("1795446245"),
+            Ok(1_795_446_245_000)
+        );
+        assert!(TimeFormat::EpochMillis.parse_text("12.5").is_err());
+        assert!(TimeFormat::EpochSeconds.from_epoch(i64::MAX).is_err());
+    }
+
+    #[test]
+    fn format_is_the_inverse_of_parse() {
+        let millis = ms("2026-07-01T14:00:05Z");
+        for format in [
+            TimeFormat::EpochMillis,
+            TimeFormat::Rfc3339,
+            TimeFormat::parse("%d/%m/%Y %H:%M:%S", Some("Europe/London")).unwrap(),
+            TimeFormat::parse("%Y-%m-%dT%H:%M:%S%z", None).unwrap(),
+        ] {
+            assert_eq!(
+                format.parse_text(&format.format(millis)),
+                Ok(millis),
+                "{format:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn fractional_odds() {
+        let f = OddsFormat::Fractional;
+        assert_eq!(f.parse("5/2"), Ok(3.5));
+        assert_eq!(f.parse("1/2"), Ok(1.5));
+        assert_eq!(f.parse("evens"), Ok(2.0));
+        assert_eq!(f.parse("EVS"), Ok(2.0));
+        assert_eq!(f.parse(" 11/10 "), Ok(2.1));
+        for bad in ["5/0", "2.5", "a/b", "5/", "-1/2", ""] {
+            assert!(f.parse(bad).is_err(), "{bad}");
+        }
+        for odds in [3.5, 2.0, 1.5, 2.1, 7.0, 1.2] {
+            assert_eq!(f.parse(&f.format(odds)), Ok(odds), "{odds}");
+        }
+    }
+
+    #[test]
+    fn decimal_odds_and_scores() {
+        assert_eq!(OddsFormat::Decimal.parse("2.50"), Ok(2.5));
+        assert!(OddsFormat::Decimal.parse("0.5").is_err());
+        assert!(OddsFormat::Decimal.parse("NaN").is_err());
+        assert!(OddsFormat::Decimal.parse("5/2").is_err());
+        assert_eq!(parse_score("3"), Ok(3));
+        assert!(parse_score("-1").is_err());
+        assert!(parse_score("70000").is_err());
+        assert!(parse_score("two").is_err());
+        assert_eq!(score_of_number(&serde_json::Number::from(7)), Ok(7));
+        assert!(score_of_number(&serde_json::Number::from_f64(1.5).unwrap()).is_err());
+    }
+}
