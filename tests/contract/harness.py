@@ -67,6 +67,11 @@ def task_images() -> list[TaskImage]:
 IMAGES = task_images()
 
 
+def image_refs() -> dict[str, str]:
+    """The task images `make images` builds, by language (hack/images.sh refs)."""
+    return {image.language: image.ref for image in task_images()}
+
+
 def parse_lines(stderr: str) -> list[dict[str, Any]]:
     """Every stderr line must be one JSON object: a non-JSON line fails the test here."""
     lines = []

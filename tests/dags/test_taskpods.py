@@ -25,7 +25,8 @@ from taskpods import (
     decide,
 )
 from taskpods.labels import label_value
-from tests.dags.conftest import REPO_ROOT, TAG
+from tests.contract.harness import image_refs
+from tests.dags.conftest import TAG
 
 
 def settings(**overrides: Any) -> Settings:
@@ -202,13 +203,6 @@ def test_label_values_stay_within_kubernetes_limits() -> None:
 
 
 # ------------------------------------------------------------------- exit-code mapping
-
-
-def image_refs() -> dict[str, str]:
-    out = subprocess.run(
-        [str(REPO_ROOT / "hack" / "images.sh"), "refs"], capture_output=True, text=True, check=True
-    ).stdout
-    return dict(line.split(" ", 1) for line in out.splitlines())
 
 
 @pytest.mark.docker

@@ -50,17 +50,6 @@ def make(target: str, timeout: float) -> None:
         pytest.fail(f"make {target} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
 
 
-def image_refs() -> dict[str, str]:
-    """The task images `make images` built, by language (hack/images.sh refs)."""
-    out = subprocess.run(
-        [str(REPO_ROOT / "hack" / "images.sh"), "refs"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return dict(line.split(" ", 1) for line in out.splitlines() if line.strip())
-
-
 @dataclass
 class Cluster:
     """kubectl against the test cluster, in a namespace of this session's own."""

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CLUSTER_NAME, KIND_SCRIPT, Cluster, image_refs, make
+from tests.contract.harness import image_refs
+from tests.e2e.conftest import CLUSTER_NAME, KIND_SCRIPT, Cluster, make
 
 pytestmark = pytest.mark.kind
 

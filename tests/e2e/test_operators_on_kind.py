@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import KIND_SCRIPT, REPO_ROOT, Cluster, image_refs
+from tests.contract.harness import image_refs
+from tests.e2e.conftest import KIND_SCRIPT, REPO_ROOT, Cluster
 
 pytestmark = pytest.mark.kind
 
