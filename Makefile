@@ -70,6 +70,7 @@ bench: ## Benchmarks with ratios against references measured in the same run
 	uv run --frozen python -m bench.clickhouse_copy
 	uv run --frozen python -m bench.staged_format
 	uv run --frozen python -m bench.clickhouse_load
+	uv run --frozen python -m bench.rust_transform
 
 ##@ Cluster
 

@@ -415,3 +415,59 @@ fn check_object(s3: &S3, bucket: &str, provider: &str, key: &str, want: &Value) 
     );
     staged_bytes
 }
+
+#[test]
+fn local_input_file_mode_matches_the_generator_without_s3() {
+    let dir = tempfile::tempdir().unwrap();
+    for (provider, bad, gzip, name) in [
+        ("acme", CSV_BAD, true, "feed.csv.gz"),
+        ("betco", JSON_BAD, false, "feed.ndjson"),
+    ] {
+        let (bytes, want) = generate(provider, 5_000, 3, bad, gzip, dir.path());
+        let input = dir.path().join(name);
+        std::fs::write(&input, &bytes).unwrap();
+        let staged = dir.path().join(format!("{provider}.parquet"));
+        let args = [
+            "transform",
+            "--input-file",
+            input.to_str().unwrap(),
+            "--provider",
+            provider,
+            "--output-file",
+            staged.to_str().unwrap(),
+        ];
+        // no S3 settings at all: local mode never touches S3
+        let (output, result) = rstask_result(&args, &[], dir.path());
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let counts = &result.unwrap()["counts"];
+        for name in ["rows_in", "rows_out", "rows_quarantined"] {
+            assert_eq!(counts[name], want["counts"][name], "{provider} {name}");
+        }
+        for reason in REASONS {
+            let name = format!("quarantined_{reason}");
+            assert_eq!(counts[&name], want["counts"][&name], "{provider} {name}");
+        }
+        assert_eq!(counts["bytes_in"].as_u64(), Some(bytes.len() as u64));
+        let batches = read_parquet(bytes::Bytes::from(std::fs::read(&staged).unwrap()));
+        let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+        assert_eq!(Some(rows as u64), want["counts"]["rows_out"].as_u64());
+        let quarantine =
+            std::fs::read_to_string(format!("{}.quarantine.ndjson", staged.to_str().unwrap()))
+                .unwrap();
+        assert_eq!(
+            Some(quarantine.lines().count() as u64),
+            want["counts"]["rows_quarantined"].as_u64()
+        );
+    }
+    // local mode and the S3 flags' sources do not mix
+    let output = rstask(
+        &["transform", "--input-file", "x", "--key", "raw/acme/a.csv"],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(64));
+}

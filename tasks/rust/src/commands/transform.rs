@@ -44,6 +44,18 @@ pub struct Args {
     /// Directory of <provider>.toml mappings that add to or replace the built-in ones (env RSTASK_MAPPINGS_DIR)
     #[arg(long, value_name = "DIR")]
     pub mappings_dir: Option<String>,
+    /// Local mode (benchmarks, no S3): transform this local raw file (CSV or NDJSON, gzip or not) with the same streaming path; needs --provider and --output-file
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["manifest", "keys"], requires_all = ["provider", "output_file"])]
+    pub input_file: Option<String>,
+    /// Local mode: the provider whose mapping reads --input-file
+    #[arg(long, value_name = "NAME", requires = "input_file")]
+    pub provider: Option<String>,
+    /// Local mode: where to write the staged Parquet events
+    #[arg(long, value_name = "PATH", requires = "input_file")]
+    pub output_file: Option<String>,
+    /// Local mode: where to write quarantined rows (default: <output-file>.quarantine.ndjson; removed when no row was rejected)
+    #[arg(long, value_name = "PATH", requires = "input_file")]
+    pub quarantine_file: Option<String>,
     #[allow(missing_docs)] // flattened: its fields carry the help text
     #[command(flatten)]
     pub s3: S3Args,
@@ -122,6 +134,9 @@ struct Totals {
 /// Usage errors for bad flags; permanent when the manifest is unusable or any object
 /// failed; transient on S3 network errors; internal if rows went missing.
 pub fn execute(args: &Args, ctx: &Context<'_>) -> Result<TaskResult> {
+    if let Some(input) = &args.input_file {
+        return execute_local(args, input, ctx);
+    }
     let manifest = flag_or_env(args.manifest.as_deref(), "--manifest", ctx.env)
         .filter(|raw| !raw.value.is_empty())
         .map(|raw| raw.value);
@@ -170,6 +185,83 @@ pub fn execute(args: &Args, ctx: &Context<'_>) -> Result<TaskResult> {
         totals.add(key, outcome);
     }
     totals.into_result(&settings.bucket, manifest)
+}
+
+/// Local mode: one local file through exactly the S3 path's streaming transform
+/// ([`object::transform`]: reader → lines → parser → mapping → Parquet writer), no S3.
+fn execute_local(args: &Args, input: &str, ctx: &Context<'_>) -> Result<TaskResult> {
+    let (Some(provider), Some(output)) = (args.provider.as_deref(), args.output_file.as_deref())
+    else {
+        return Err(TaskError::usage(
+            "expected --provider and --output-file with --input-file",
+        ));
+    };
+    let mappings_dir = flag_or_env(args.mappings_dir.as_deref(), "--mappings-dir", ctx.env)
+        .map(|raw| path(&raw))
+        .transpose()?;
+    let mappings = Mappings::with_dir(mappings_dir.as_deref()).map_err(TaskError::usage)?;
+    let mapping = mappings.get(provider).ok_or_else(|| {
+        TaskError::usage(format!(
+            "expected --provider to be one of {}, got: {}",
+            mappings.providers().join(", "),
+            crate::config::quote(provider)
+        ))
+    })?;
+    let input_path = PathBuf::from(input);
+    let staged_file = PathBuf::from(output);
+    let quarantine_file = args.quarantine_file.as_ref().map_or_else(
+        || PathBuf::from(format!("{output}.quarantine.ndjson")),
+        PathBuf::from,
+    );
+    let file = std::fs::File::open(&input_path).map_err(|e| {
+        TaskError::permanent(format!(
+            "expected --input-file {} to be readable, got: {e}",
+            crate::config::quote(input)
+        ))
+    })?;
+    let bytes = file.metadata().map_or(0, |m| m.len());
+    let name = input_path
+        .file_name()
+        .map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());
+    // The key only names the object (gzip required for a `.gz` name, messages).
+    let key = format!("raw/{provider}/{name}");
+    tracing::info!(
+        input = input,
+        provider,
+        bytes,
+        "transform started (local file)"
+    );
+    let stats = match object::transform(file, &key, &mapping, &staged_file, &quarantine_file) {
+        Ok(stats) => stats,
+        Err(failure) => {
+            remove(&[&staged_file, &quarantine_file]);
+            return Err(match failure {
+                Failure::Object { reason, detail } => {
+                    TaskError::permanent(format!("{input}: {reason}: {detail}"))
+                }
+                Failure::Source(e) | Failure::Local(e) => {
+                    TaskError::Permanent(e.context(format!("transforming {input}")))
+                }
+            });
+        }
+    };
+    let quarantine = if stats.rows_quarantined() > 0 {
+        Some(quarantine_file.to_string_lossy().into_owned())
+    } else {
+        remove(&[&quarantine_file]);
+        None
+    };
+    let mut totals = Totals::default();
+    totals.add(
+        &key,
+        Outcome::Done {
+            stats,
+            staged: staged_file.to_string_lossy().into_owned(),
+            quarantine,
+            bytes,
+        },
+    );
+    totals.into_result("", None)
 }
 
 impl Totals {
