@@ -135,3 +135,17 @@ def test_tls_flags_beat_env_and_verification_is_on_by_default(chdb_endpoint: Chd
     )
     assert code == 64
     assert 'expected PYTASK_SOURCE_VERIFY to be true or false, got: "maybe"' in lines[-1]["error"]
+
+
+def test_bad_choices_name_the_flag_or_the_env_variable_they_came_from() -> None:
+    env = {"PYTASK_SOURCE_HOST": "127.0.0.1", "PYTASK_SOURCE_PORT": "9", "PYTASK_DEST_HOST": "x"}
+    code, _, lines = pytask(["plan", "--database", "shop", "--pattern-syntax", "fuzzy"], env)
+    assert code == 64
+    assert lines[-1]["error"] == 'expected --pattern-syntax to be one of glob, regex, got: "fuzzy"'
+    code, _, lines = pytask(
+        ["copy", "--database", "shop", "--table", "t"], {**env, "PYTASK_COPY_MODE": "teleport"}
+    )
+    assert code == 64
+    assert lines[-1]["error"].startswith(
+        "expected PYTASK_COPY_MODE to be one of auto, server, client"
+    )

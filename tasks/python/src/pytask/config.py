@@ -57,12 +57,20 @@ def env_name(flag: str) -> str:
     return ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
 
 
-def flag_or_env(ns: argparse.Namespace, dest: str, flag: str, env: Mapping[str, str]) -> str | None:
-    """The flag's value if given, else its env fallback, else None."""
+def flag_or_env(
+    ns: argparse.Namespace,
+    dest: str,
+    flag: str,
+    env: Mapping[str, str],
+    *,
+    env_var: str | None = None,
+) -> str | None:
+    """The flag's value if given, else its env fallback (``env_var``, by default the flag's
+    own :func:`env_name`), else None."""
     value = getattr(ns, dest, None)
     if value is not None:
         return str(value)
-    return env.get(env_name(flag))
+    return env.get(env_var or env_name(flag))
 
 
 def choice(enum_type: type[E], raw: str, source: str) -> E:
@@ -89,9 +97,26 @@ def non_empty_path(raw: str, source: str) -> Path:
     return Path(raw)
 
 
-def source_of(ns: argparse.Namespace, dest: str, flag: str) -> str:
+def source_of(ns: argparse.Namespace, dest: str, flag: str, *, env_var: str | None = None) -> str:
     """Name what a value came from, for error messages."""
-    return flag if getattr(ns, dest, None) is not None else env_name(flag)
+    return flag if getattr(ns, dest, None) is not None else (env_var or env_name(flag))
+
+
+def choice_setting(  # noqa: PLR0913 - keyword-only after the enum, each one needed
+    ns: argparse.Namespace,
+    dest: str,
+    flag: str,
+    env: Mapping[str, str],
+    enum_type: type[E],
+    *,
+    default: E,
+    env_var: str | None = None,
+) -> E:
+    """A flag-or-env setting parsed as ``enum_type``; unset or empty gives ``default``."""
+    raw = flag_or_env(ns, dest, flag, env, env_var=env_var)
+    if not raw:
+        return default
+    return choice(enum_type, raw, source_of(ns, dest, flag, env_var=env_var))
 
 
 def resolve_common(ns: argparse.Namespace, env: Mapping[str, str]) -> CommonSettings:

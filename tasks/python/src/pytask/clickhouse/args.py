@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,14 @@ from pytask.errors import UsageError
 
 if TYPE_CHECKING:
     from pytask.commands import Context
+
+
+class TransferMode(enum.StrEnum):
+    """Who moves the data: a server by itself (`remote()`, `s3()`), or the task (client)."""
+
+    AUTO = "auto"
+    SERVER = "server"
+    CLIENT = "client"
 
 
 def add_database_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,23 +13,31 @@ The staging table is truncated first, so a re-run after a failure starts clean.
 from __future__ import annotations
 
 import argparse
+import enum
 from typing import TYPE_CHECKING, Any
 
 from pytask import ENV_PREFIX
 from pytask.clickhouse import sync
-from pytask.clickhouse.args import add_database_arguments, add_server_arguments, databases
+from pytask.clickhouse.args import (
+    TransferMode,
+    add_database_arguments,
+    add_server_arguments,
+    databases,
+)
 from pytask.clickhouse.args import server as args_server
 from pytask.clickhouse.connection import Server
 from pytask.clickhouse.names import identifier, qualified
-from pytask.config import flag_or_env, source_of
+from pytask.config import choice_setting, flag_or_env, source_of
 from pytask.errors import PermanentError, UsageError
 from pytask.result import TaskResult
 
 if TYPE_CHECKING:
     from pytask.commands import Context
 
-MODES = ("auto", "server", "client")
-EXECUTE_ON = ("destination", "source")
+
+class ExecuteOn(enum.StrEnum):
+    DESTINATION = "destination"
+    SOURCE = "source"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,17 +53,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--execute-on", metavar="SIDE", help=f"destination or source (env {ENV_PREFIX}EXECUTE_ON)"
     )
-
-
-def _choice(args: argparse.Namespace, ctx: Context, flag: str, allowed: tuple[str, ...]) -> str:
-    """``--mode`` reads PYTASK_COPY_MODE (the DAG's name for it); others their own env name."""
-    dest = flag.lstrip("-").replace("-", "_")
-    env = f"{ENV_PREFIX}COPY_MODE" if flag == "--mode" else f"{ENV_PREFIX}{dest.upper()}"
-    raw = getattr(args, dest, None) or ctx.env.get(env) or allowed[0]
-    if raw not in allowed:
-        where = source_of(args, dest, flag) if getattr(args, dest, None) else env
-        raise UsageError(f"expected {where} to be one of {', '.join(allowed)}, got: {raw!r}")
-    return str(raw)
 
 
 def remote_call(server: Server, database: str, table: str) -> str:
@@ -82,8 +79,19 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     if not raw:
         raise UsageError(f"expected --table (or {ENV_PREFIX}TABLE) to name a table, got none")
     table = identifier(raw, source_of(args, "table", "--table"))
-    mode = _choice(args, ctx, "--mode", MODES)
-    execute_on = _choice(args, ctx, "--execute-on", EXECUTE_ON)
+    # --mode falls back to PYTASK_COPY_MODE, the name the DAG sets.
+    mode = choice_setting(
+        args,
+        "mode",
+        "--mode",
+        ctx.env,
+        TransferMode,
+        default=TransferMode.AUTO,
+        env_var=f"{ENV_PREFIX}COPY_MODE",
+    )
+    execute_on = choice_setting(
+        args, "execute_on", "--execute-on", ctx.env, ExecuteOn, default=ExecuteOn.DESTINATION
+    )
     source_cfg, dest_cfg = args_server(args, ctx, "SOURCE"), args_server(args, ctx, "DEST")
     source, dest = source_cfg.connect(), dest_cfg.connect()
     if not sync.table_exists(dest, staging, table):
@@ -91,7 +99,7 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
             f"expected staging table {staging}.{table} (run prepare first), got none"
         )
 
-    if execute_on == "destination":
+    if execute_on is ExecuteOn.DESTINATION:
         runner = dest
         pull = f"SELECT * FROM {remote_call(source_cfg, database, table)}"
         probe = f"SELECT 1 FROM {remote_call(source_cfg, database, table)} LIMIT 1"
@@ -103,20 +111,20 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
             f"INSERT INTO FUNCTION {remote_call(dest_cfg, staging, table)} "
             f"SELECT * FROM {qualified(database, table)}"
         )
-    if mode == "auto":
+    if mode is TransferMode.AUTO:
         try:
             runner.query(probe)
-            mode = "server"
+            mode = TransferMode.SERVER
         except Exception as exc:  # any failure of the probe means: stream instead
             ctx.log.info(
                 "server-side copy unavailable; streaming through the task",
                 extra={"table": table, "execute_on": execute_on, "reason": type(exc).__name__},
             )
-            mode = "client"
+            mode = TransferMode.CLIENT
 
     dest.command(f"TRUNCATE TABLE {qualified(staging, table)}")
     ctx.log.info("copy started", extra={"table": table, "mode": mode, "execute_on": execute_on})
-    if mode == "server":
+    if mode is TransferMode.SERVER:
         _server_copy(
             runner, server_sql, f"server-side copy of {database}.{table} on the {execute_on}"
         )
@@ -129,10 +137,10 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
             )
         except Exception as exc:
             raise sync.classify(exc, f"streaming copy of {database}.{table}") from exc
-    rows = sync.fingerprint(dest, staging, table).rows
+    rows = sync.row_count(dest, staging, table)
     ctx.log.info("copy done", extra={"table": table, "rows": rows, "mode": mode})
     return TaskResult(
         command="copy",
         counts={"rows": rows},
-        outputs={"table": table, "mode": mode, "execute_on": execute_on},
+        outputs={"table": table, "mode": mode.value, "execute_on": execute_on.value},
     )

@@ -17,16 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytask import ENV_PREFIX
 from pytask.clickhouse import events
-from pytask.clickhouse.args import add_server_arguments
+from pytask.clickhouse.args import TransferMode, add_server_arguments
 from pytask.clickhouse.args import server as args_server
 from pytask.clickhouse.names import identifier, qualified
 from pytask.clickhouse.sync import classify as classify_clickhouse
 from pytask.clickhouse.sync import literal
-from pytask.config import flag_or_env, source_of
+from pytask.config import choice_setting, flag_or_env, source_of
 from pytask.errors import PermanentError, TransientError, UsageError
 from pytask.result import TaskResult
 from pytask.s3 import S3Settings
@@ -35,7 +36,6 @@ from pytask.s3 import classify as classify_s3
 if TYPE_CHECKING:
     from pytask.commands import Context
 
-MODES = ("auto", "server", "client")
 # A staged object must carry every event column: by default ClickHouse fills a missing Parquet
 # column with defaults, which would load a wrong-schema object as rows of empty values.
 STRICT_INPUT = {"input_format_parquet_allow_missing_columns": 0}
@@ -77,15 +77,6 @@ def s3_function(settings: S3Settings, url: str) -> str:
     )
 
 
-def _mode(args: argparse.Namespace, ctx: Context) -> str:
-    mode = flag_or_env(args, "mode", "--mode", ctx.env) or ctx.env.get(f"{ENV_PREFIX}LOAD_MODE")
-    mode = mode or "auto"
-    if mode not in MODES:
-        where = source_of(args, "mode", "--mode")
-        raise UsageError(f"expected {where} to be one of {', '.join(MODES)}, got: {mode!r}")
-    return mode
-
-
 def _manifest(s3: Any, bucket: str, key: str) -> list[dict[str, Any]]:
     try:
         manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
@@ -97,19 +88,19 @@ def _manifest(s3: Any, bucket: str, key: str) -> list[dict[str, Any]]:
     return objects
 
 
+EVENT_NAMES = ", ".join(f"`{n}`" for n, _ in events.EVENT_COLUMNS)
+
+
+@dataclass(frozen=True)
 class Loader:
     """Loads staged objects into one table, by server-side s3() or through the task."""
 
-    def __init__(self, ctx: Context, dest: Any, s3_settings: S3Settings, bucket: str, target: str):
-        self.ctx, self.dest, self.s3_settings, self.bucket, self.target = (
-            ctx,
-            dest,
-            s3_settings,
-            bucket,
-            target,
-        )
-        self.s3 = s3_settings.client()
-        self.names = ", ".join(f"`{n}`" for n, _ in events.EVENT_COLUMNS)
+    ctx: Context
+    dest: Any
+    s3_settings: S3Settings
+    s3: Any  # the boto3 client of s3_settings, made once per run
+    bucket: str
+    target: str
 
     def server_can_read(self, staged: str) -> bool:
         url = s3_url(self.s3_settings, self.bucket, staged)
@@ -128,7 +119,7 @@ class Loader:
             self.dest.query(f"SELECT count() FROM {self.target} WHERE {where}").result_rows[0][0]
         )
 
-    def load(self, obj: dict[str, Any], mode: str) -> tuple[int, bool]:
+    def load(self, obj: dict[str, Any], mode: TransferMode) -> tuple[int, bool]:
         """Insert one object's events (after removing an earlier load's); rows and replaced."""
         staged = events.staged_key(obj["key"])
         where = f"source_key = {literal(obj['key'])}"
@@ -137,11 +128,11 @@ class Loader:
             self.dest.command(f"DELETE FROM {self.target} WHERE {where}")
         provenance = f"{literal(obj['key'])}, {literal(str(obj.get('etag', '')))}"
         insert = (
-            f"INSERT INTO {self.target} ({self.names}, `source_key`, `source_etag`) "
-            f"SELECT {self.names}, {provenance}"
+            f"INSERT INTO {self.target} ({EVENT_NAMES}, `source_key`, `source_etag`) "
+            f"SELECT {EVENT_NAMES}, {provenance}"
         )
         try:
-            if mode == "server":
+            if mode is TransferMode.SERVER:
                 url = s3_url(self.s3_settings, self.bucket, staged)
                 self.dest.command(
                     f"{insert} FROM {s3_function(self.s3_settings, url)}", settings=STRICT_INPUT
@@ -175,19 +166,27 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     table = identifier(
         _required(args, ctx, "table", "--table"), source_of(args, "table", "--table")
     )
-    mode = _mode(args, ctx)
+    mode = choice_setting(
+        args,
+        "mode",
+        "--mode",
+        ctx.env,
+        TransferMode,
+        default=TransferMode.AUTO,
+        env_var=f"{ENV_PREFIX}LOAD_MODE",
+    )
     s3_settings = S3Settings.from_env(ctx.env)
-    objects = _manifest(s3_settings.client(), bucket, manifest_key)
+    s3 = s3_settings.client()
+    objects = _manifest(s3, bucket, manifest_key)
 
     dest = args_server(args, ctx, "DEST").connect()
     target = qualified(database, table)
     dest.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
     dest.command(events.create_table_sql(target))
-    loader = Loader(ctx, dest, s3_settings, bucket, target)
-    if mode == "auto" and objects:
-        mode = (
-            "server" if loader.server_can_read(events.staged_key(objects[0]["key"])) else "client"
-        )
+    loader = Loader(ctx, dest, s3_settings, s3, bucket, target)
+    if mode is TransferMode.AUTO and objects:
+        readable = loader.server_can_read(events.staged_key(objects[0]["key"]))
+        mode = TransferMode.SERVER if readable else TransferMode.CLIENT
     rows_total = replaced = 0
     for obj in objects:
         rows, was_replaced = loader.load(obj, mode)
@@ -196,5 +195,5 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     return TaskResult(
         command="load",
         counts={"objects": len(objects), "rows": rows_total, "replaced": replaced},
-        outputs={"table": f"{database}.{table}", "mode": mode, "manifest": manifest_key},
+        outputs={"table": f"{database}.{table}", "mode": mode.value, "manifest": manifest_key},
     )

@@ -9,6 +9,7 @@ The result (``outputs.tables``) is what the DAG fans ``copy`` out over.
 from __future__ import annotations
 
 import argparse
+import enum
 from typing import TYPE_CHECKING
 
 from pytask import ENV_PREFIX
@@ -16,12 +17,17 @@ from pytask.clickhouse.args import add_database_arguments, add_server_arguments,
 from pytask.clickhouse.args import server as args_server
 from pytask.clickhouse.catalog import SKIPPED_ENGINES, database_exists, list_tables
 from pytask.clickhouse.names import IDENTIFIER, Patterns
-from pytask.config import flag_or_env, source_of
-from pytask.errors import NothingToDo, PermanentError, UsageError
+from pytask.config import choice_setting, flag_or_env
+from pytask.errors import NothingToDo, PermanentError
 from pytask.result import TaskResult
 
 if TYPE_CHECKING:
     from pytask.commands import Context
+
+
+class PatternSyntax(enum.StrEnum):
+    GLOB = "glob"
+    REGEX = "regex"
 
 
 INNER_TABLE = "inner table of a materialized view: goes with its view"
@@ -54,12 +60,14 @@ def _patterns(args: argparse.Namespace, ctx: Context) -> Patterns:
         raw = flag_or_env(args, dest, flag, ctx.env) or ""
         return [p.strip() for p in raw.split(",") if p.strip()]
 
-    syntax = flag_or_env(args, "pattern_syntax", "--pattern-syntax", ctx.env) or "glob"
-    if syntax not in ("glob", "regex"):
-        raise UsageError(
-            f"expected {source_of(args, 'pattern_syntax', '--pattern-syntax')} to be one of glob, "
-            f"regex, got: {syntax!r}"
-        )
+    syntax = choice_setting(
+        args,
+        "pattern_syntax",
+        "--pattern-syntax",
+        ctx.env,
+        PatternSyntax,
+        default=PatternSyntax.GLOB,
+    )
     return Patterns.parse(split("include", "--include"), split("skip", "--skip"), syntax)
 
 
