@@ -14,7 +14,8 @@ import io
 import json
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import clickhouse_connect
@@ -173,15 +174,43 @@ class Reader(threading.Thread):
                     self.anomalies.append(f"{name}: {n} rows")
 
 
-def test_sync_copies_verifies_and_swaps_without_exposing_partial_tables(
-    servers: tuple[ChdbEndpoint, ChdbEndpoint],
-) -> None:
+@dataclass(frozen=True)
+class Seeded:
+    """Both servers freshly seeded (seed()), their clients, and the env of the sync steps."""
+
+    source: Any
+    dest: Any
+    dest_endpoint: ChdbEndpoint
+    env: dict[str, str]
+
+
+@pytest.fixture
+def seeded(servers: tuple[ChdbEndpoint, ChdbEndpoint]) -> Seeded:
     source_ep, dest_ep = servers
     source, dest = client_for(source_ep), client_for(dest_ep)
     seed(source, dest)
+    return Seeded(source, dest, dest_ep, env_for(source_ep, dest_ep))
+
+
+def live_counts(dest: Any) -> dict[str, int]:
+    """Row counts of the live destination tables that exist before a sync."""
+    return {
+        n: int(dest.query(f"SELECT count() FROM {DB}.{n}").result_rows[0][0])
+        for n in TABLES
+        if n != "lookup"
+    }
+
+
+def copy_all(env: dict[str, str], tables: Iterable[str]) -> None:
+    for table in tables:
+        ok(["copy", "--table", table], env)
+
+
+def test_sync_copies_verifies_and_swaps_without_exposing_partial_tables(seeded: Seeded) -> None:
+    source, dest, dest_ep = seeded.source, seeded.dest, seeded.dest_endpoint
     want = fingerprints(source, DB)
     assert sum(rows for rows, _ in want.values()) >= 1_000_000
-    env = env_for(source_ep, dest_ep)
+    env = dict(seeded.env)
 
     reader = Reader(
         dest_ep, {n: {10, rows} if n != "lookup" else {rows} for n, (_, rows) in TABLES.items()}
@@ -212,41 +241,25 @@ def test_sync_copies_verifies_and_swaps_without_exposing_partial_tables(
         f"SELECT count() FROM system.databases WHERE name = '{DB}__polyetl_staging'"
     ).result_rows == [(0,)]
     # a second run with the same inputs ends in the same state
-    for argv in (
-        ["prepare"],
-        *(["copy", "--table", t] for t in tables),
-        ["verify"],
-        ["swap"],
-        ["cleanup"],
-    ):
+    ok(["prepare"], env)
+    copy_all(env, tables)
+    for argv in (["verify"], ["swap"], ["cleanup"]):
         ok(argv, env)
     assert fingerprints(dest, DB) == want
 
 
-def test_failure_mid_copy_leaves_live_untouched_and_rerun_completes(
-    servers: tuple[ChdbEndpoint, ChdbEndpoint],
-) -> None:
-    source_ep, dest_ep = servers
-    source, dest = client_for(source_ep), client_for(dest_ep)
-    seed(source, dest)
-    env = env_for(source_ep, dest_ep) | {"PYTASK_TABLES": ",".join(TABLES)}
-    live_before = {
-        n: dest.query(f"SELECT count() FROM {DB}.{n}").result_rows[0][0]
-        for n in TABLES
-        if n != "lookup"
-    }
+def test_failure_mid_copy_leaves_live_untouched_and_rerun_completes(seeded: Seeded) -> None:
+    source, dest = seeded.source, seeded.dest
+    env = seeded.env | {"PYTASK_TABLES": ",".join(TABLES)}
+    live_before = live_counts(dest)
     ok(["prepare"], env)
     # The fault: the staging table rejects rows past id 300000, so the insert fails partway.
     dest.command(f"ALTER TABLE {DB}__polyetl_staging.events ADD CONSTRAINT small CHECK id < 300000")
     code, _, err = pytask(["copy", "--table", "events"], env)
     assert code in (65, 75), err
-    assert {
-        n: dest.query(f"SELECT count() FROM {DB}.{n}").result_rows[0][0] for n in live_before
-    } == live_before
+    assert live_counts(dest) == live_before
     # verify refuses what was not fully copied, so swap cannot run on it
-    for table in TABLES:
-        if table != "events":
-            ok(["copy", "--table", table], env)
+    copy_all(env, (t for t in TABLES if t != "events"))
     code, _, err = pytask(["verify"], env)
     assert code == 65, err
     assert "events" in err
@@ -260,16 +273,11 @@ def test_failure_mid_copy_leaves_live_untouched_and_rerun_completes(
     assert fingerprints(dest, DB) == fingerprints(source, DB)
 
 
-def test_swap_rerun_after_a_partial_swap_completes_it(
-    servers: tuple[ChdbEndpoint, ChdbEndpoint],
-) -> None:
-    source_ep, dest_ep = servers
-    source, dest = client_for(source_ep), client_for(dest_ep)
-    seed(source, dest)
-    env = env_for(source_ep, dest_ep) | {"PYTASK_TABLES": ",".join(TABLES)}
+def test_swap_rerun_after_a_partial_swap_completes_it(seeded: Seeded) -> None:
+    source, dest = seeded.source, seeded.dest
+    env = seeded.env | {"PYTASK_TABLES": ",".join(TABLES)}
     ok(["prepare"], env)
-    for table in TABLES:
-        ok(["copy", "--table", table], env)
+    copy_all(env, TABLES)
     ok(["verify"], env)
     # A crash between the exchange and the drop of the old copy, done by hand for one table.
     dest.command(f"EXCHANGE TABLES {DB}__polyetl_staging.events AND {DB}.events")

@@ -131,6 +131,9 @@ def decoders() -> dict[str, Callable[[bytes], bytes]]:
     return table
 
 
+DECODERS = decoders()  # built once: the optional codecs are imported at start-up
+
+
 class Engine:
     """One chDB session, used by one request at a time."""
 
@@ -290,7 +293,7 @@ class Handler(BaseHTTPRequestHandler):
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         encoding = self.headers.get("Content-Encoding", "").strip().lower()
         if encoding and encoding != "identity":
-            decode = decoders().get(encoding)
+            decode = DECODERS.get(encoding)
             if decode is None:
                 raise QueryError(
                     1002, f"Code: 1002. DB::Exception: Unknown Content-Encoding: {encoding}"
