@@ -28,6 +28,17 @@ defmodule ExtaskTest.S3Server do
     end
   end
 
+  @doc """
+  For an ExUnit `setup_all`: starts (or finds) the server, stops it when the module's tests
+  are done, and returns the context `%{settings: …, config: …}`.
+  """
+  @spec start_for_tests!() :: %{settings: settings(), config: Extask.S3.Config.t()}
+  def start_for_tests! do
+    {settings, stop} = start!()
+    ExUnit.Callbacks.on_exit(stop)
+    %{settings: settings, config: config!(settings)}
+  end
+
   @doc "`Extask.S3.Config` options for the server, plus `extra`."
   @spec config!(settings(), keyword()) :: Extask.S3.Config.t()
   def config!(settings, extra \\ []) do

@@ -29,8 +29,8 @@ defmodule Extask.Ingest.Ledger do
   alias Extask.S3
   alias Extask.S3.Error
 
-  @enforce_keys [:key, :size, :etag, :archive_bucket, :archive_key]
-  defstruct [
+  # Every field of a marker, in the order they are written.
+  @fields [
     :key,
     :size,
     :etag,
@@ -41,6 +41,9 @@ defmodule Extask.Ingest.Ledger do
     :manifest,
     :ingested_at
   ]
+
+  @enforce_keys [:key, :size, :etag, :archive_bucket, :archive_key]
+  defstruct @fields
 
   @type t :: %__MODULE__{
           key: String.t(),
@@ -53,18 +56,6 @@ defmodule Extask.Ingest.Ledger do
           manifest: String.t() | nil,
           ingested_at: String.t() | nil
         }
-
-  @fields [
-    :key,
-    :size,
-    :etag,
-    :archive_bucket,
-    :archive_key,
-    :archive_etag,
-    :run_id,
-    :manifest,
-    :ingested_at
-  ]
 
   @doc """
   A marker as JSON text, fields in a fixed order.

@@ -19,9 +19,7 @@ defmodule Extask.Commands.ArchiveBenchTest do
   @objects 1000
 
   setup_all do
-    {settings, stop} = S3Server.start!()
-    on_exit(stop)
-    %{settings: settings, config: S3Server.config!(settings)}
+    S3Server.start_for_tests!()
   end
 
   test "archive throughput, concurrency 8 vs 1", %{settings: settings, config: config} do

@@ -20,9 +20,7 @@ defmodule Extask.S3Test do
   @moduletag timeout: 180_000
 
   setup_all do
-    {settings, stop} = S3Server.start!()
-    on_exit(stop)
-    %{settings: settings, config: S3Server.config!(settings)}
+    S3Server.start_for_tests!()
   end
 
   setup %{config: config} do
