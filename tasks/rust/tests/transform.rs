@@ -56,17 +56,22 @@ fn generate(
         args.push("--gzip");
     }
     let (output, result) = rstask_result(&args, &[], dir);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_exit(&output, 0);
     (std::fs::read(&out).unwrap(), result.unwrap())
 }
 
 const CSV_BAD: &str = "bad_quoting=0.01,wrong_field_count=0.01,wrong_type=0.01,missing_field=0.01,invalid_utf8=0.01,timestamp_out_of_range=0.01,duplicate_key=0.01,unknown_enum=0.01";
 const JSON_BAD: &str = "bad_json=0.01,wrong_type=0.01,missing_field=0.01,invalid_utf8=0.01,timestamp_out_of_range=0.01,duplicate_key=0.01,unknown_enum=0.01";
+
+/// The process exited with `code`; its stderr is the failure message otherwise.
+fn assert_exit(output: &std::process::Output, code: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
 
 fn manifest(s3: &S3, bucket: &str, key: &str, raw_keys: &[&str]) {
     let objects: Vec<Value> = raw_keys
@@ -118,12 +123,7 @@ fn three_providers_exact_counts_readable_and_deterministic() {
     let env = s3.env(&bucket);
     let args = ["transform", "--manifest", "manifests/test/batch-0001.json"];
     let (output, result) = rstask_result(&args, &env, dir.path());
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_exit(&output, 0);
     let result = result.unwrap();
     let counts = &result["counts"];
     let sum = |name: &str| {
@@ -195,12 +195,7 @@ fn a_truncated_gzip_fails_alone_with_exit_65() {
         &env,
         dir.path(),
     );
-    assert_eq!(
-        output.status.code(),
-        Some(65),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_exit(&output, 65);
     assert!(result.is_none(), "no result on failure (task contract)");
     let lines = log_lines(&output);
     let failed: Vec<(&str, &str)> = lines
@@ -260,12 +255,7 @@ fn single_key_and_stale_quarantine_removed() {
         &env,
         dir.path(),
     );
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_exit(&output, 0);
     let result = result.unwrap();
     assert_eq!(result["counts"]["rows_out"], 500);
     assert_eq!(result["outputs"]["quarantine"], serde_json::json!([]));
@@ -293,12 +283,7 @@ fn unreachable_s3_is_transient_and_missing_settings_are_usage() {
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     let output = rstask(&["transform", "--manifest", "m.json"], &env);
-    assert_eq!(
-        output.status.code(),
-        Some(75),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_exit(&output, 75);
     assert_eq!(
         log_lines(&output).last().unwrap()["error_kind"],
         "transient"
@@ -438,12 +423,7 @@ fn local_input_file_mode_matches_the_generator_without_s3() {
         ];
         // no S3 settings at all: local mode never touches S3
         let (output, result) = rstask_result(&args, &[], dir.path());
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
+        assert_exit(&output, 0);
         let counts = &result.unwrap()["counts"];
         for name in ["rows_in", "rows_out", "rows_quarantined"] {
             assert_eq!(counts[name], want["counts"][name], "{provider} {name}");
