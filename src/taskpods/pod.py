@@ -227,7 +227,6 @@ class TaskPodMixin:
         except ImageError as exc:
             raise AirflowFailException(str(exc)) from exc
         self.image = str(ref)
-        self._sidecar_image = self.sidecar_image(ref.version)
         override = (params.get("task_args") or {}).get(self.task_id)  # type: ignore[attr-defined]
         if override is not None:
             self.arguments = task_args(override)
@@ -250,14 +249,9 @@ class TaskPodMixin:
     ) -> k8s.V1Pod:
         pod: k8s.V1Pod = super().build_pod_request_obj(context, dry_run=dry_run)  # type: ignore[misc]
         pod.metadata.labels = {**(pod.metadata.labels or {}), **self.labels_for()}
-        version = (
-            ImageRef.parse(pod.spec.containers[0].image).version
-            if pod.spec.containers[0].image
-            else None
-        )
-        sidecar = getattr(self, "_sidecar_image", None) or (
-            self.sidecar_image(version) if version else None
-        )
+        # The sidecar's version follows the task image's (resolved in prepare_run).
+        image = pod.spec.containers[0].image
+        sidecar = self.sidecar_image(ImageRef.parse(image).version) if image else None
         for container in pod.spec.containers:
             if container.name == PodDefaults.SIDECAR_CONTAINER_NAME and sidecar:
                 container.image = sidecar
