@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Build the task images, one per language, with one tag scheme (git sha, never "latest").
 #
-#   images.sh build [lang...]   base images first (pulled, or built from Debian packages),
-#                               then images/<lang>/Dockerfile with context tasks/<lang>
+#   images.sh build [name...]   base images first (pulled, or built from Debian packages),
+#                               then images/<lang>/Dockerfile with context tasks/<lang>, the
+#                               support images (xcom sidecar) and the service images the local
+#                               cluster overlay runs (chdb-http, s3-server); names filter
 #   images.sh refs              print "<lang> <image ref>" for every task image
-#   images.sh all-refs          print the ref of every image `build` makes (tasks + support)
+#   images.sh all-refs          print the ref of every image `build` makes
+#   images.sh tag               print the tag of this build
 #
 # A CA bundle for HTTPS inside builds (BUILD_CA_FILE; default: the host's bundle when it
 # exists) is passed as the build secret "cacert": never a build arg, never in a layer.
@@ -30,7 +33,21 @@ all_refs() {
     read -r lang tool <<<"$entry"
     ref_of "$tool"
   done
-  for name in "${SUPPORT_IMAGES[@]}"; do ref_of "$name"; done
+  for name in "${SUPPORT_IMAGES[@]}" "${SERVICE_IMAGES[@]}"; do ref_of "$name"; done
+}
+
+# The build context of a support or service image: images/<name>, except the S3 server's,
+# which is a directory holding only its binary (built from the Go module, cached).
+context_of() {
+  case "$1" in
+    s3-server)
+      local bin dir="$POLYETL_CACHE/image-context/s3-server"
+      bin="$("$REPO_ROOT/hack/s3-server.sh" install)"
+      rm -rf "$dir" && mkdir -p "$dir" && cp "$bin" "$dir/versitygw"
+      echo "$dir"
+      ;;
+    *) echo "$REPO_ROOT/images/$1" ;;
+  esac
 }
 
 # build_one <dockerfile dir> <image name> <context dir> [extra build args...]
@@ -58,9 +75,9 @@ build() {
     build_one "$lang" "$tool" "$REPO_ROOT/tasks/$lang" --label "org.polyetl.language=$lang"
     built+=("$(ref_of "$tool")")
   done
-  for name in "${SUPPORT_IMAGES[@]}"; do
+  for name in "${SUPPORT_IMAGES[@]}" "${SERVICE_IMAGES[@]}"; do
     if [[ ${#wanted[@]} -gt 0 && ! " ${wanted[*]} " == *" $name "* ]]; then continue; fi
-    build_one "$name" "$name" "$REPO_ROOT/images/$name"
+    build_one "$name" "$name" "$(context_of "$name")"
     built+=("$(ref_of "$name")")
   done
   echo
@@ -78,7 +95,8 @@ main() {
     build) build "$@" ;;
     refs) refs ;;
     all-refs) all_refs ;;
-    *) echo "usage: $0 build [lang...] | refs | all-refs" >&2; exit 64 ;;
+    tag) echo "$TAG" ;;
+    *) echo "usage: $0 build [name...] | refs | all-refs | tag" >&2; exit 64 ;;
   esac
 }
 

@@ -23,6 +23,9 @@ KIND_STATE="$POLYETL_CACHE/kind"
 KUBECONFIG_FILE="$KIND_STATE/kubeconfig-$CLUSTER"
 KIND="$KIND_STATE/bin/kind-$KIND_VERSION/kind"
 KUBECTL_BIN="$KIND_STATE/bin/kubernetes-$K8S_VERSION/kubectl"
+# "<ref> <image id>" of every image loaded into this cluster's node (reset with the cluster):
+# kind's own "already present" check needs crictl, which the local node image lacks.
+LOADED_FILE="$KIND_STATE/loaded-$CLUSTER"
 
 tools() {
   if [[ ! -x "$KIND" || ! -x "$KUBECTL_BIN" ]]; then
@@ -70,6 +73,7 @@ cmd_up() {
     local image config="$KIND_STATE/cluster-$CLUSTER.yaml"
     image="$(node_image)"
     sed "s#@REPO_ROOT@#$REPO_ROOT#g" "$REPO_ROOT/k8s/kind/cluster.yaml" >"$config"
+    rm -f "$LOADED_FILE"
     log "kind: creating cluster $CLUSTER from $image"
     run "$KIND" create cluster --name "$CLUSTER" --image "$image" --config "$config" \
       --kubeconfig "$KUBECONFIG_FILE" --wait 5m
@@ -87,7 +91,7 @@ cmd_down() {
   else
     log "kind: no cluster $CLUSTER"
   fi
-  rm -f "$KUBECONFIG_FILE" "$KIND_STATE/cluster-$CLUSTER.yaml"
+  rm -f "$KUBECONFIG_FILE" "$KIND_STATE/cluster-$CLUSTER.yaml" "$LOADED_FILE"
   # kind leaves its docker network behind; remove it when nothing uses it any more.
   if docker network inspect kind >/dev/null 2>&1 &&
     [[ -z "$(docker network inspect --format '{{range .Containers}}{{.Name}} {{end}}' kind)" ]] &&
@@ -103,11 +107,20 @@ cmd_load() {
   if [[ ${#refs[@]} -eq 0 ]]; then
     mapfile -t refs < <("$REPO_ROOT/hack/images.sh" all-refs)
   fi
-  local ref
+  local ref id todo=() ids=()
   for ref in "${refs[@]}"; do
-    docker image inspect "$ref" >/dev/null 2>&1 || die "image $ref not built: run 'make images' first"
+    id="$(docker image inspect --format '{{.Id}}' "$ref" 2>/dev/null)" ||
+      die "image $ref not built: run 'make images' first"
+    if grep -qxF "$ref $id" "$LOADED_FILE" 2>/dev/null; then continue; fi
+    todo+=("$ref")
+    ids+=("$ref $id")
   done
-  run "$KIND" load docker-image --name "$CLUSTER" "${refs[@]}"
+  if [[ ${#todo[@]} -eq 0 ]]; then
+    log "kind: all ${#refs[@]} images already loaded into $CLUSTER"
+    return
+  fi
+  run "$KIND" load docker-image --name "$CLUSTER" "${todo[@]}"
+  printf '%s\n' "${ids[@]}" >>"$LOADED_FILE"
 }
 
 main() {

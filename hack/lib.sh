@@ -23,6 +23,9 @@ until_true() {
   return 1
 }
 
+# random_hex <bytes>: that many random bytes as lowercase hex (keys and passwords).
+random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+
 # The docker client used for builds. BuildKit is required (build secrets, cache mounts).
 # A client with the buildx plugin (any laptop) is used as is; otherwise Debian's docker.io
 # client, whose built-in BuildKit needs no plugin. Pulled from nowhere either way.
@@ -69,6 +72,13 @@ TASK_IMAGES=(
 # shellcheck disable=SC2034
 SUPPORT_IMAGES=(
   "xcom-sidecar"
+)
+# The services the pipelines talk to, for clusters that can't pull their official images
+# (k8s/overlays/local): ClickHouse's HTTP interface over chDB, and the S3 server.
+# shellcheck disable=SC2034
+SERVICE_IMAGES=(
+  "chdb-http"
+  "s3-server"
 )
 
 # ---------------------------------------------------------------- rootfs from Debian packages

@@ -134,8 +134,6 @@ xattr_ok() {
   return "$rc"
 }
 
-random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
-
 # ------------------------------------------------------------------------------------- commands
 
 cmd_start() {
