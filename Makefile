@@ -3,7 +3,8 @@
 #
 # Common uses:
 #   make setup      install what is missing (Debian packages, Python envs), start Docker
-#   make images     build the three task images (tag: git sha, never latest)
+#   make demo       the main job: both pipelines on a local kind cluster, then a summary
+#   make images     build the images (tag: git sha, never latest)
 #   make test       everything that runs here: lint, unit tests, images, contract, integration
 #
 # Real work lives in hack/; each target is one line calling a script.
@@ -18,6 +19,9 @@ help: ## Show this table of contents
 
 setup: ## Install what is missing and start the Docker engine
 	hack/setup.sh
+
+demo: ## The main job: both pipelines on the kind cluster, run by Airflow, then a summary
+	hack/demo.sh
 
 ##@ Build
 
@@ -77,6 +81,9 @@ bench: ## Benchmarks with ratios against references measured in the same run
 kind-up: ## Create (or reuse) the kind cluster; builds the node image when none can be pulled
 	hack/kind.sh up
 
+deploy: ## Deploy the platform (namespace, RBAC, ClickHouse x2, S3, Secrets) to the cluster
+	hack/deploy.sh apply
+
 kind-down: ## Delete the kind cluster and everything it left behind
 	hack/kind.sh down
 
@@ -96,4 +103,4 @@ s3-stop: ## Stop the local S3 server
 
 .PHONY: help setup images base-images test test-python test-rust test-elixir test-contract \
 	test-dags test-integration test-e2e lint lint-python lint-rust lint-elixir kind-up kind-down kind-load \
-	kind-node-image s3-start s3-stop bench
+	kind-node-image s3-start s3-stop bench demo deploy

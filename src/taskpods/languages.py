@@ -20,7 +20,7 @@ class PythonImage:
     tool: ClassVar[str] = "pytask"
     sizes: ClassVar[Mapping[str, k8s.V1ResourceRequirements]] = {
         "small": resources("100m", "192Mi", None, "512Mi"),
-        "medium": resources("500m", "512Mi", None, "1Gi"),
+        "medium": resources("250m", "512Mi", None, "1Gi"),
         "large": resources("1", "1Gi", None, "4Gi"),
     }
 
@@ -32,8 +32,8 @@ class RustImage:
     tool: ClassVar[str] = "rstask"
     sizes: ClassVar[Mapping[str, k8s.V1ResourceRequirements]] = {
         "small": resources("250m", "64Mi", None, "256Mi"),
-        "medium": resources("1", "128Mi", None, "512Mi"),
-        "large": resources("2", "256Mi", None, "1Gi"),
+        "medium": resources("500m", "128Mi", None, "512Mi"),
+        "large": resources("1", "256Mi", None, "1Gi"),
     }
 
 
@@ -44,7 +44,7 @@ class ElixirImage:
     tool: ClassVar[str] = "extask"
     sizes: ClassVar[Mapping[str, k8s.V1ResourceRequirements]] = {
         "small": resources("100m", "128Mi", None, "384Mi"),
-        "medium": resources("500m", "256Mi", None, "768Mi"),
+        "medium": resources("250m", "256Mi", None, "768Mi"),
         "large": resources("1", "512Mi", None, "1536Mi"),
     }
 

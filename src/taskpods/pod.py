@@ -62,6 +62,9 @@ def restricted_pod_context() -> k8s.V1PodSecurityContext:
 def resources(
     cpu: str, memory: str, cpu_limit: str | None, memory_limit: str
 ) -> k8s.V1ResourceRequirements:
+    """Requests are what the scheduler reserves; sized so that a medium task fits beside the
+    platform's services on a 2-core laptop kind node (its control plane reserves ~0.85 CPU).
+    No CPU limit by default: a task bursts onto idle cores instead of being throttled."""
     limits = {"memory": memory_limit} | ({"cpu": cpu_limit} if cpu_limit else {})
     return k8s.V1ResourceRequirements(requests={"cpu": cpu, "memory": memory}, limits=limits)
 

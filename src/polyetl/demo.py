@@ -1,0 +1,148 @@
+"""The main job: both pipelines on the kind cluster, run by Airflow on the host, then what
+happened. `make demo` brings up the cluster, images and services first (hack/demo.sh), then:
+
+    python -m polyetl.demo [--airflow-home DIR]
+
+1. seed: provider feeds from the shared generator into S3 (raw/…), a source database in
+   ClickHouse (`analytics`: three tables);
+2. `airflow dags test s3_ingest`: discover → per batch transform → load → archive;
+3. `airflow dags test clickhouse_db_sync`: plan → prepare → copy per table → verify → swap →
+   cleanup, source → destination;
+4. print rows per provider and table, rows quarantined per reason (against what the generator
+   says must be quarantined), objects archived, and the sync verified table by table.
+
+Exit 0 when both runs succeeded and every figure matches what the seed implies, else 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from polyetl import seed
+from polyetl.airflow import Airflow, DagRun
+from polyetl.cluster import Cluster, hack
+from polyetl.state import IngestState, Services, ingest_state, services, staging_left, sync_state
+
+BUCKET = "polyetl"
+DATABASE = "analytics"
+
+
+def say(msg: str) -> None:
+    print(f"\033[1m==> {msg}\033[0m", flush=True)
+
+
+def quarantined(run: DagRun) -> dict[str, int]:
+    """Rows quarantined per reason, summed over the run's transform results."""
+    total: dict[str, int] = {}
+    for result in run.results_of("ingest.transform"):
+        for name, value in result.get("counts", {}).items():
+            if name.startswith("quarantined_"):
+                reason = name.removeprefix("quarantined_")
+                total[reason] = total.get(reason, 0) + int(value)
+    return total
+
+
+def ingest_report(
+    run: DagRun, before: IngestState, after: IngestState, want: dict[str, int]
+) -> bool:
+    """Print the ingest run's outcome; True when it matches the seed's expectations."""
+    ok = run.state == "success"
+    print(f"\ns3_ingest  run {run.run_id}: {run.state} in {run.seconds:.0f} s")
+    print(f"  {'provider':<10} {'rows in ClickHouse':>18}")
+    for provider, rows in after.rows_by_provider.items():
+        print(f"  {provider:<10} {rows:>18,}")
+    added = after.rows - before.rows
+    good = want.get("rows_out", 0)
+    print(f"  {'total':<10} {after.rows:>18,}  (+{added:,} this run; generator: {good:,} good)")
+    ok &= added == want.get("rows_out", 0) and after.duplicates == 0
+    got = quarantined(run)
+    print("  quarantined per reason (this run; generator's count in brackets):")
+    for reason in sorted(
+        set(got) | {k.removeprefix("quarantined_") for k in want if k.startswith("quarantined_")}
+    ):
+        expected = want.get(f"quarantined_{reason}", 0)
+        if got.get(reason, 0) or expected:
+            mark = "" if got.get(reason, 0) == expected else "   <-- differs"
+            print(f"    {reason:<24} {got.get(reason, 0):>7,} [{expected:,}]{mark}")
+            ok &= got.get(reason, 0) == expected
+    archived = sum(
+        int(r.get("counts", {}).get("archived", 0)) for r in run.results_of("ingest.archive")
+    )
+    print(
+        f"  objects: {archived} archived this run ({after.archived} under archive/), "
+        f"{after.raw} left under raw/, {after.staged} staged, {after.quarantine} quarantine "
+        f"objects; duplicates in ClickHouse: {after.duplicates}"
+    )
+    return ok
+
+
+def sync_report(run: DagRun, svc: Services) -> bool:
+    ok = run.state == "success"
+    print(f"\nclickhouse_db_sync  run {run.run_id}: {run.state} in {run.seconds:.0f} s")
+    state = sync_state(svc, DATABASE)
+    print(f"  {'table':<10} {'source rows':>12} {'dest rows':>12}  checksums")
+    for table, t in state.items():
+        dest_rows = f"{t.destination.rows:,}" if t.destination else "missing"
+        print(
+            f"  {table:<10} {t.source.rows:>12,} {dest_rows:>12}  {'equal' if t.same else 'DIFFER'}"
+        )
+        ok &= t.same
+    verified = run.results_of("verify")
+    if verified:
+        print(f"  verify task: {verified[0].get('counts', {})}")
+    leftover = staging_left(svc, DATABASE)
+    print(f"  staging database left behind: {'yes' if leftover else 'no'}")
+    return ok and not leftover
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    cache = Path(os.environ.get("POLYETL_CACHE", Path.home() / ".cache" / "polyetl"))
+    cluster = Cluster()
+    parser.add_argument(
+        "--airflow-home", type=Path, default=cache / "demo" / f"airflow-{cluster.name}"
+    )
+    args = parser.parse_args(argv)
+    tag = hack("images.sh", "tag")
+    rust_image = f"polyetl/rstask:{tag}"
+    t0 = time.monotonic()
+    with services(cluster) as svc:
+        say("seeding: provider feeds into S3 (rstask generate), source database into ClickHouse")
+        feeds = seed.seed_feeds(rust_image, svc.s3, BUCKET, seed.DEMO_FEEDS)
+        want = seed.expected(feeds)
+        for made in feeds:
+            print(f"  s3://{BUCKET}/{made.feed.key}: {made.counts['rows_in']:,} rows")
+        for table, rows in seed.seed_source(svc.source, DATABASE).items():
+            print(f"  clickhouse-source {DATABASE}.{table}: {rows:,} rows")
+        before = ingest_state(svc, BUCKET)
+
+        airflow = Airflow(args.airflow_home, cluster, tag)
+        say(f"Airflow: fresh metadata in {args.airflow_home}")
+        airflow.reset()
+        say("airflow dags test s3_ingest")
+        ingest = airflow.test("s3_ingest")
+        say("airflow dags test clickhouse_db_sync")
+        synced = airflow.test("clickhouse_db_sync", {"database": DATABASE})
+
+        say("what happened")
+        ok = ingest_report(ingest, before, ingest_state(svc, BUCKET), want)
+        ok &= sync_report(synced, svc)
+    print(f"\nlogs: {args.airflow_home}/logs   total {time.monotonic() - t0:.0f} s")
+    if not ok:
+        print(
+            "demo: FAILED — a run failed or a figure differs from the seed (above)", file=sys.stderr
+        )
+        for run in (ingest, synced):
+            if run.state != "success":
+                print(run.output[-4000:], file=sys.stderr)
+        return 1
+    say("demo: both pipelines ran; every figure matches the seed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Seed data for the pipelines: provider feeds from the one shared generator (`rstask
+generate`, run from the task image), and a source ClickHouse database for the sync.
+
+Both are deterministic: the same call gives the same bytes and rows, and reports exactly what
+the pipelines must make of them (the generator's counts: rows in, out, quarantined per reason).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+# Bad rows per kind that exists in each provider's format: a little of everything.
+COMMON_BAD = (
+    "wrong_type=0.004,missing_field=0.003,timestamp_out_of_range=0.002,"
+    "duplicate_key=0.003,unknown_enum=0.002,invalid_utf8=0.001"
+)
+BAD = {
+    "acme": COMMON_BAD + ",bad_quoting=0.002,wrong_field_count=0.002",
+    "betco": COMMON_BAD + ",bad_json=0.002",
+    "cobra": COMMON_BAD + ",bad_quoting=0.002,wrong_field_count=0.002",
+}
+SUFFIX = {"acme": "csv", "betco": "ndjson", "cobra": "csv"}
+# As the cluster runs a task: read-only root, /tmp scratch, no network, the image's own user.
+DOCKER_RUN = ["docker", "run", "--rm", "--pull", "never", "--read-only", "--network", "none"]
+DOCKER_RUN += ["--tmpfs", "/tmp"]
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One raw object to generate: provider, size, seed, compression, and its key's name."""
+
+    provider: str
+    rows: int
+    seed: int
+    gzip: bool = False
+    day: str = "2026/11/23"
+
+    @property
+    def key(self) -> str:
+        name = f"feed-{self.seed:04d}.{SUFFIX[self.provider]}" + (".gz" if self.gzip else "")
+        return f"raw/{self.provider}/{self.day}/{name}"
+
+
+@dataclass(frozen=True)
+class GeneratedFeed:
+    feed: Feed
+    path: Path
+    counts: dict[str, int]  # rows_in, rows_out, rows_quarantined, quarantined_<reason>
+
+
+# The demo's feeds: three providers, plain and gzip, ~60k rows in all.
+DEMO_FEEDS = (
+    Feed("acme", 20_000, seed=1),
+    Feed("acme", 10_000, seed=2, gzip=True),
+    Feed("betco", 15_000, seed=3, gzip=True),
+    Feed("cobra", 15_000, seed=4),
+)
+
+
+def generate(image: str, feeds: Iterable[Feed], out_dir: Path) -> list[GeneratedFeed]:
+    """`rstask generate` each feed in the task image (read-only, no network, non-root)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir.chmod(0o777)  # the image's user (10001) writes here
+    made = []
+    for n, feed in enumerate(feeds):
+        name = Path(feed.key).name
+        args = [
+            "generate",
+            "--provider",
+            feed.provider,
+            "--rows",
+            str(feed.rows),
+            "--seed",
+            str(feed.seed),
+            "--bad",
+            BAD[feed.provider],
+            "--output",
+            f"/out/{name}",
+            "--result-file",
+            f"/out/result-{n}.json",
+            *(["--gzip"] if feed.gzip else []),
+        ]
+        proc = subprocess.run(
+            [*DOCKER_RUN, "-v", f"{out_dir}:/out", image, *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"rstask generate ({feed}) exited {proc.returncode}: {proc.stderr}")
+        result = json.loads((out_dir / f"result-{n}.json").read_text())
+        made.append(GeneratedFeed(feed, out_dir / name, dict(result["counts"])))
+    return made
+
+
+class S3Client(Protocol):
+    def put_object(self, **kwargs: Any) -> Any: ...
+    def create_bucket(self, **kwargs: Any) -> Any: ...
+    def head_bucket(self, **kwargs: Any) -> Any: ...
+
+
+def upload(s3: S3Client, bucket: str, feeds: Iterable[GeneratedFeed]) -> None:
+    """The bucket (when missing) and each feed under its raw/ key."""
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except Exception:
+        s3.create_bucket(Bucket=bucket)
+    for made in feeds:
+        s3.put_object(Bucket=bucket, Key=made.feed.key, Body=made.path.read_bytes())
+
+
+def expected(feeds: Iterable[GeneratedFeed]) -> dict[str, int]:
+    """The generator's counts summed over feeds: what transforming them all must report."""
+    total: dict[str, int] = {}
+    for made in feeds:
+        for name, value in made.counts.items():
+            total[name] = total.get(name, 0) + value
+    return total
+
+
+def seed_feeds(image: str, s3: S3Client, bucket: str, feeds: Iterable[Feed]) -> list[GeneratedFeed]:
+    with tempfile.TemporaryDirectory(prefix="polyetl-feeds-") as tmp:
+        made = generate(image, feeds, Path(tmp))
+        upload(s3, bucket, made)
+    return made
+
+
+class SqlClient(Protocol):
+    def command(self, cmd: str) -> Any: ...
+
+
+# The sync's source: a database of three tables with different engines and layouts, filled
+# deterministically from numbers(). Table → (DDL, INSERT … SELECT).
+SOURCE_TABLES: dict[str, tuple[str, str]] = {
+    "teams": (
+        "CREATE TABLE IF NOT EXISTS {db}.teams (team_id UInt32, name String, country "
+        "LowCardinality(String), updated_at DateTime) "
+        "ENGINE = ReplacingMergeTree(updated_at) ORDER BY team_id",
+        "INSERT INTO {db}.teams SELECT number, concat('team-', toString(number)), "
+        "['GB', 'ES', 'DE', 'IT', 'FR'][number % 5 + 1], "
+        "toDateTime('2026-01-01 00:00:00') + number FROM numbers(400)",
+    ),
+    "matches": (
+        "CREATE TABLE IF NOT EXISTS {db}.matches (match_id UInt64, home UInt32, away UInt32, "
+        "kickoff DateTime64(3, 'UTC'), goals_home UInt8, goals_away UInt8) "
+        "ENGINE = MergeTree ORDER BY match_id",
+        "INSERT INTO {db}.matches SELECT number, number % 400, (number * 7 + 1) % 400, "
+        "toDateTime64('2026-01-01 12:00:00', 3, 'UTC') + toIntervalMinute(number * 90), "
+        "number % 5, (number * 3) % 4 FROM numbers(50000)",
+    ),
+    "odds": (
+        "CREATE TABLE IF NOT EXISTS {db}.odds (match_id UInt64, at DateTime64(3, 'UTC'), "
+        "home Float64, draw Float64, away Float64, bookmaker LowCardinality(String)) "
+        "ENGINE = MergeTree PARTITION BY toYYYYMM(at) ORDER BY (match_id, at)",
+        "INSERT INTO {db}.odds SELECT intDiv(number, 6), "
+        "toDateTime64('2026-01-01 00:00:00', 3, 'UTC') + toIntervalSecond(number * 37), "
+        "1.5 + (number % 17) / 10, 2.8 + (number % 11) / 10, 3.1 + (number % 13) / 10, "
+        "['acme', 'betco', 'cobra'][number % 3 + 1] FROM numbers(300000)",
+    ),
+}
+
+
+def seed_source(client: SqlClient, database: str = "analytics") -> dict[str, int]:
+    """Create and fill the source tables once (a table that has rows is left alone)."""
+    client.command(f"CREATE DATABASE IF NOT EXISTS {database}")
+    rows = {}
+    for table, (ddl, fill) in SOURCE_TABLES.items():
+        client.command(ddl.format(db=database))
+        if int(client.command(f"SELECT count() FROM {database}.{table}")) == 0:
+            client.command(fill.format(db=database))
+        rows[table] = int(client.command(f"SELECT count() FROM {database}.{table}"))
+    return rows
