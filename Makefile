@@ -33,7 +33,7 @@ base-images: ## Only make sure the base images exist (pull, or build from Debian
 
 ##@ Test
 
-test: lint test-python test-rust test-elixir images test-contract test-dags test-integration test-e2e ## Lint + every test level that runs here
+test: setup lint test-python test-rust test-elixir images test-contract test-dags test-integration test-e2e ## Lint + every test level that runs here
 
 test-python: ## Python task unit tests (tasks/python)
 	hack/test.sh python

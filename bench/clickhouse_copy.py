@@ -1,7 +1,7 @@
 """Benchmark: `pytask copy` (streamed Native) vs a row-by-row migration vs the engine's own
 INSERT … SELECT — rows/s and ratios, all measured in this run on the same machine.
 
-Two chDB-backed ClickHouse endpoints (tests/support/chdb_http.py) stand in for source and
+Two chDB-backed ClickHouse endpoints (images/chdb-http/chdb_http.py) stand in for source and
 destination. The ceiling is the destination engine copying within itself (`INSERT INTO … SELECT
 FROM` another table of its own): no network, no client. The naive peer is what a migration
 script written without thought does: read rows, send one INSERT per row; it is measured on a

@@ -4,10 +4,13 @@ cluster's kubeconfig are used), Secrets, and port-forwards to the platform's Ser
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -105,28 +108,39 @@ class Cluster:
                 "127.0.0.1",
             ],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
             env=self.env(),
+            start_new_session=True,  # its own process group: kubectl goes with the wrapper
         )
+        assert proc.stdout is not None
+        output = proc.stdout
+        drain: threading.Thread | None = None
         try:
-            assert proc.stdout is not None
             deadline = time.monotonic() + timeout_s
             local = None
+            seen = []
             while local is None and time.monotonic() < deadline:
-                line = proc.stdout.readline()
+                line = output.readline()
+                seen.append(line)
                 if not line and proc.poll() is not None:
-                    err = proc.stderr.read() if proc.stderr else ""
-                    raise ClusterError(f"port-forward to svc/{service} exited: {err}")
+                    raise ClusterError(f"port-forward to svc/{service} exited: {''.join(seen)}")
                 if match := FORWARDING.search(line):
                     local = int(match.group(1))
             if local is None:
                 raise ClusterError(f"port-forward to svc/{service} gave no port in {timeout_s}s")
+            # kubectl logs a line per connection: keep reading so its pipe never fills up.
+            drain = threading.Thread(target=lambda: [None for _ in output], daemon=True)
+            drain.start()
             yield local
         finally:
-            proc.terminate()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                proc.kill()
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
+            if drain is not None:
+                drain.join(timeout=10)  # EOF now that kubectl exited
+            output.close()

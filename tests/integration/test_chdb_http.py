@@ -1,4 +1,4 @@
-"""The chDB-backed ClickHouse HTTP endpoint (tests/support/chdb_http.py) speaks the HTTP
+"""The chDB-backed ClickHouse HTTP endpoint (images/chdb-http/chdb_http.py) speaks the HTTP
 interface the way the clients need: checked with raw HTTP and with clickhouse-connect.
 
 It is test infrastructure: these tests pin down what it promises, so a test that passes

@@ -1,0 +1,370 @@
+"""Both pipelines on the kind cluster, run by Airflow (`airflow dags test`, acting as the
+operators' service account) against the platform `make deploy` installs — the same path as
+`make demo` (src/polyetl), with the outcomes asserted:
+
+* s3_ingest lands exactly the generator's good rows, quarantines exactly its bad rows per
+  reason, archives every raw object; a second run with the same objects delivered again
+  changes nothing in ClickHouse (no duplicates, same checksum);
+* clickhouse_db_sync makes the destination equal the source (rows and checksums per table);
+  a second run leaves the same fingerprints and no staging database;
+* a task pod deleted while its container runs is retried by Airflow and the run ends in the
+  state a clean run gives (the generator's exact figures, no duplicates);
+* an image outside the registry allowlist fails the run at once, with no pod created;
+* every pod created meanwhile satisfies the restricted Pod Security profile, judged from the
+  pod objects the API server returned (a watch), not from our own specs;
+* no secret value appears in any task log.
+
+Tests run in file order and build on each other's state (one platform per session).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes import watch as k8s_watch
+
+from polyetl import seed
+from polyetl.airflow import Airflow, DagRun
+from polyetl.cluster import Cluster as Platform
+from polyetl.cluster import hack
+from polyetl.state import (
+    IngestState,
+    Services,
+    ingest_state,
+    keys,
+    services,
+    staging_left,
+    sync_state,
+)
+from tests.e2e.conftest import Cluster
+
+pytestmark = pytest.mark.kind
+
+BUCKET = "polyetl"
+DATABASE = "analytics"
+# Under a day of this session's own, so a reused cluster's ledger never knows them already.
+DAY = f"2026/11/23/e2e-{uuid.uuid4().hex[:8]}"
+FEEDS_A = (
+    seed.Feed("acme", 6_000, seed=101, day=DAY),
+    seed.Feed("betco", 5_000, seed=102, gzip=True, day=DAY),
+    seed.Feed("cobra", 5_000, seed=103, day=DAY),
+    seed.Feed("acme", 3_000, seed=104, gzip=True, day=DAY),
+)
+FEEDS_B = (
+    seed.Feed("betco", 8_000, seed=201, day=DAY),
+    seed.Feed("cobra", 4_000, seed=202, gzip=True, day=DAY),
+)
+
+# Pod Security "restricted": volume types a pod may use.
+RESTRICTED_VOLUMES = {
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "persistentVolumeClaim",
+    "projected",
+    "secret",
+}
+
+
+@dataclass
+class PodRecorder:
+    """Every pod of the namespace as the API server reports it (a watch, in a thread);
+    `on_event` hooks let a test act on a pod the moment it is seen (e.g. delete it)."""
+
+    api: k8s_client.CoreV1Api
+    namespace: str
+    pods: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hooks: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+    _watch: k8s_watch.Watch = field(default_factory=k8s_watch.Watch)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        serialize = self.api.api_client.sanitize_for_serialization
+        while self._thread is not None:
+            # A watch ends (server timeout, dropped connection): list and watch again — every
+            # current pod is re-delivered, so nothing is missed while the thread runs.
+            try:
+                for event in self._watch.stream(
+                    self.api.list_namespaced_pod, self.namespace, timeout_seconds=60
+                ):
+                    pod: dict[str, Any] = serialize(event["object"])
+                    self.pods[pod["metadata"]["uid"]] = pod
+                    for hook in list(self.hooks):
+                        hook(pod)
+            except (urllib3.exceptions.HTTPError, k8s_client.ApiException, OSError):
+                time.sleep(0.2)
+            self._watch = k8s_watch.Watch()
+
+    def stop(self) -> None:
+        thread, self._thread = self._thread, None
+        self._watch.stop()  # the stream ends at its next event or its 60 s timeout
+        if thread is not None:
+            thread.join(timeout=70)
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """The pods seen so far (a copy: the watch thread keeps adding)."""
+        return dict(self.pods)
+
+    def task_pods(self, pipeline: str | None = None) -> list[dict[str, Any]]:
+        return [
+            p
+            for p in self.snapshot().values()
+            if "polyetl.io/task" in (p["metadata"].get("labels") or {})
+            and (pipeline is None or p["metadata"]["labels"].get("polyetl.io/pipeline") == pipeline)
+        ]
+
+
+@dataclass
+class World:
+    """The session's platform: clients, Airflow, the pod recorder, every run made."""
+
+    platform: Platform
+    svc: Services
+    airflow: Airflow
+    recorder: PodRecorder
+    rust_image: str
+    runs: list[DagRun] = field(default_factory=list)
+    ingest_after_first: IngestState | None = None
+
+    def run(self, dag_id: str, conf: dict[str, Any] | None = None) -> DagRun:
+        made = self.airflow.test(dag_id, conf)
+        self.runs.append(made)
+        return made
+
+
+@pytest.fixture(scope="module")
+def world(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    platform = Platform(name=cluster.name)
+    hack("deploy.sh", "apply")
+    kubeconfig = hack("kind.sh", "kubeconfig")
+    api = k8s_client.CoreV1Api(k8s_config.new_client_from_config(config_file=kubeconfig))
+    recorder = PodRecorder(api, platform.namespace)
+    recorder.start()
+    tag = hack("images.sh", "tag")
+    home = Path(tmp_path_factory.mktemp("airflow"))
+    airflow = Airflow(home, platform, tag)
+    airflow.reset()
+    try:
+        with services(platform) as svc:
+            yield World(platform, svc, airflow, recorder, f"polyetl/rstask:{tag}")
+    finally:
+        recorder.stop()
+
+
+def quarantined(run: DagRun) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for result in run.results_of("ingest.transform"):
+        for name, value in result["counts"].items():
+            if name.startswith("quarantined_") and value:
+                total[name] = total.get(name, 0) + int(value)
+    return total
+
+
+def not_under_raw(world: World, feeds: tuple[seed.Feed, ...]) -> bool:
+    """None of these feeds' raw objects is left (archive deleted each after copying it)."""
+    return not set(keys(world.svc.s3, BUCKET, "raw/")) & {f.key for f in feeds}
+
+
+def expected_quarantine(want: dict[str, int]) -> dict[str, int]:
+    return {k: v for k, v in want.items() if k.startswith("quarantined_") and v}
+
+
+def test_ingest_lands_every_good_row_once_and_quarantines_every_bad_one(world: World) -> None:
+    before = ingest_state(world.svc, BUCKET)
+    made = seed.seed_feeds(world.rust_image, world.svc.s3, BUCKET, FEEDS_A)
+    want = seed.expected(made)
+    assert want["rows_quarantined"] > 0, "the seed must include bad rows of every kind"
+
+    run = world.run("s3_ingest")
+
+    assert run.state == "success", run.output[-5000:]
+    after = ingest_state(world.svc, BUCKET)
+    assert after.rows - before.rows == want["rows_out"]
+    assert after.duplicates == 0
+    assert quarantined(run) == expected_quarantine(want)
+    assert sum(r["counts"]["archived"] for r in run.results_of("ingest.archive")) == len(FEEDS_A)
+    assert not_under_raw(world, FEEDS_A)
+    assert after.archived == before.archived + len(FEEDS_A)
+    assert after.staged == before.staged + len(FEEDS_A)
+    world.ingest_after_first = after
+
+
+def test_ingest_again_with_the_same_objects_changes_nothing(world: World) -> None:
+    first = world.ingest_after_first
+    assert first is not None, "runs after the first ingest test"
+    seed.seed_feeds(world.rust_image, world.svc.s3, BUCKET, FEEDS_A)  # delivered again
+
+    run = world.run("s3_ingest")
+
+    assert run.state == "success", run.output[-5000:]
+    assert run.states_of("discover") == ["skipped"]  # nothing new: the ledger knows them
+    again = ingest_state(world.svc, BUCKET)
+    assert (again.rows, again.checksum, again.duplicates) == (first.rows, first.checksum, 0)
+    assert again.rows_by_provider == first.rows_by_provider
+    assert again.archived == first.archived
+
+
+def test_sync_makes_the_destination_equal_the_source_and_again_changes_nothing(
+    world: World,
+) -> None:
+    seeded = seed.seed_source(world.svc.source, DATABASE)
+    assert sum(seeded.values()) > 0
+
+    first = world.run("clickhouse_db_sync", {"database": DATABASE})
+
+    assert first.state == "success", first.output[-5000:]
+    state = sync_state(world.svc, DATABASE)
+    assert set(state) == set(seeded)
+    assert all(t.same for t in state.values()), state
+    assert first.results_of("verify")[0]["counts"]["tables"] == len(seeded)
+    assert not staging_left(world.svc, DATABASE)
+
+    second = world.run("clickhouse_db_sync", {"database": DATABASE})
+
+    assert second.state == "success", second.output[-5000:]
+    assert sync_state(world.svc, DATABASE) == state
+    assert not staging_left(world.svc, DATABASE)
+
+
+def test_a_task_pod_killed_mid_run_is_retried_to_the_clean_state(world: World) -> None:
+    before = ingest_state(world.svc, BUCKET)
+    made = seed.seed_feeds(world.rust_image, world.svc.s3, BUCKET, FEEDS_B)
+    want = seed.expected(made)
+    killed: list[str] = []
+    lock = threading.Lock()
+    core = world.recorder.api
+
+    def kill_first_running_load(pod: dict[str, Any]) -> None:
+        labels = pod["metadata"].get("labels") or {}
+        statuses = pod.get("status", {}).get("containerStatuses") or []
+        running = any(s["name"] == "base" and "running" in (s.get("state") or {}) for s in statuses)
+        if labels.get("polyetl.io/task") != "ingest.load" or not running:
+            return
+        with lock:
+            if killed:
+                return
+            killed.append(pod["metadata"]["name"])
+        core.delete_namespaced_pod(
+            pod["metadata"]["name"], world.platform.namespace, grace_period_seconds=0
+        )
+
+    world.recorder.hooks.append(kill_first_running_load)
+    try:
+        run = world.run("s3_ingest")
+    finally:
+        world.recorder.hooks.remove(kill_first_running_load)
+
+    assert killed, "the load pod was never seen running"
+    assert run.state == "success", run.output[-5000:]
+    assert [ti.try_number for (t, _), ti in run.tasks.items() if t == "ingest.load"] == [2]
+    after = ingest_state(world.svc, BUCKET)
+    # exactly what a clean run gives: the generator's figures, nothing twice
+    assert after.rows - before.rows == want["rows_out"]
+    assert after.duplicates == 0
+    assert quarantined(run) == expected_quarantine(want)
+    assert not_under_raw(world, FEEDS_B)
+    assert after.archived == before.archived + len(FEEDS_B)
+
+
+def test_an_image_outside_the_allowlist_fails_fast_without_a_pod(world: World) -> None:
+    started = time.time()
+    pods_before = set(world.recorder.snapshot())
+    rogue = "registry.evil.example/polyetl/pytask:1.0.0"
+
+    run = world.run("clickhouse_db_sync", {"database": DATABASE, "images": {"python": rogue}})
+
+    assert run.state == "failed"
+    plan = run.tasks[("plan", -1)]
+    assert (plan.state, plan.try_number) == ("failed", 1)  # not retried
+    assert plan.seconds is not None
+    assert plan.seconds < 20
+    assert rogue in run.output
+    assert "allowed registr" in run.output
+    time.sleep(2)  # let the watch catch up with anything that might have been created
+    new = [p for uid, p in world.recorder.snapshot().items() if uid not in pods_before]
+    assert [p["metadata"]["name"] for p in new] == [], f"pods created since {started}"
+
+
+def restricted_violations(pod: dict[str, Any]) -> list[str]:
+    """What the Pod Security 'restricted' profile (v1.30) forbids, found in a pod object."""
+    spec = pod["spec"]
+    name = pod["metadata"]["name"]
+    found = [f"{name}: {flag}" for flag in ("hostNetwork", "hostPID", "hostIPC") if spec.get(flag)]
+    for volume in spec.get("volumes", []):
+        kinds = set(volume) - {"name"}
+        if not kinds <= RESTRICTED_VOLUMES:
+            found.append(f"{name}: volume {volume['name']} of type {kinds}")
+    pod_sc = spec.get("securityContext") or {}
+    containers = [
+        *spec.get("initContainers", []),
+        *spec["containers"],
+        *spec.get("ephemeralContainers", []),
+    ]
+    for c in containers:
+        sc = c.get("securityContext") or {}
+        where = f"{name}/{c['name']}"
+        if sc.get("privileged"):
+            found.append(f"{where}: privileged")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            found.append(f"{where}: allowPrivilegeEscalation not false")
+        caps = sc.get("capabilities") or {}
+        if "ALL" not in (caps.get("drop") or []):
+            found.append(f"{where}: capabilities not dropping ALL")
+        if set(caps.get("add") or []) - {"NET_BIND_SERVICE"}:
+            found.append(f"{where}: adds capabilities {caps['add']}")
+        if not sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")):
+            found.append(f"{where}: runAsNonRoot not true")
+        if sc.get("runAsUser", pod_sc.get("runAsUser")) == 0:
+            found.append(f"{where}: runs as uid 0")
+        seccomp = (sc.get("seccompProfile") or pod_sc.get("seccompProfile") or {}).get("type")
+        if seccomp not in ("RuntimeDefault", "Localhost"):
+            found.append(f"{where}: seccompProfile {seccomp}")
+        if any(p.get("hostPort") for p in c.get("ports", [])):
+            found.append(f"{where}: hostPort")
+    return found
+
+
+def test_every_pod_satisfies_the_restricted_profile(world: World) -> None:
+    namespace = world.recorder.api.read_namespace(world.platform.namespace)
+    assert namespace.metadata.labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    task_pods = world.recorder.task_pods()
+    pipelines = {p["metadata"]["labels"]["polyetl.io/pipeline"] for p in task_pods}
+    assert {"s3_ingest", "clickhouse_db_sync"} <= pipelines
+    # discover, transform, load, archive, plan, prepare, copy, verify, swap, cleanup
+    assert len({p["metadata"]["labels"]["polyetl.io/task"] for p in task_pods}) >= 10
+    services_pods = [p for p in world.recorder.snapshot().values() if p not in task_pods]
+    violations = [v for p in [*task_pods, *services_pods] for v in restricted_violations(p)]
+    assert violations == []
+
+
+def test_no_secret_value_in_any_task_log(world: World) -> None:
+    secrets = [
+        value
+        for name in ("clickhouse-source", "clickhouse-destination", "s3-credentials")
+        for key, value in world.platform.secret(name).items()
+        if key in ("password", "secret_access_key", "access_key_id")
+    ]
+    assert len(secrets) == 4
+    assert all(len(s) >= 16 for s in secrets)
+    logs = "\n".join(run.logs + run.output for run in world.runs)
+    # the logs are really there: every task's own JSON lines reached them
+    for line in ('"tool":"rstask"', '"tool":"pytask"', '"tool":"extask"'):
+        assert line in logs
+    leaked = [s[:4] + "…" for s in secrets if s in logs]
+    assert leaked == []
