@@ -76,6 +76,9 @@ bench: ## Benchmarks with ratios against references measured in the same run
 	uv run --frozen python -m bench.clickhouse_load
 	uv run --frozen python -m bench.rust_transform
 
+bench-pods: ## Per-task overhead of the pod operators vs `kubectl run` (needs `make demo` first)
+	uv run --frozen python -m bench.pod_overhead
+
 ##@ Cluster
 
 kind-up: ## Create (or reuse) the kind cluster; builds the node image when none can be pulled
@@ -103,4 +106,4 @@ s3-stop: ## Stop the local S3 server
 
 .PHONY: help setup images base-images test test-python test-rust test-elixir test-contract \
 	test-dags test-integration test-e2e lint lint-python lint-rust lint-elixir kind-up kind-down kind-load \
-	kind-node-image s3-start s3-stop bench demo deploy
+	kind-node-image s3-start s3-stop bench bench-pods demo deploy

@@ -56,10 +56,14 @@ OVERRIDES = {
             "runAsUser": 10001,
             "seccompProfile": {"type": "RuntimeDefault"},
         },
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
         "containers": [
             {
                 "name": "bench",
+                "image": "",  # set per run: the overrides replace the container list whole
+                "imagePullPolicy": "IfNotPresent",
                 "args": ["selfcheck"],
+                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - in the pod
                 "securityContext": {
                     "allowPrivilegeEscalation": False,
                     "readOnlyRootFilesystem": True,
@@ -100,6 +104,8 @@ def airflow_walls(cluster: Cluster, tag: str, n: int) -> tuple[list[float], floa
 
 def kubectl_walls(cluster: Cluster, tag: str, n: int) -> list[float]:
     walls = []
+    overrides = json.loads(json.dumps(OVERRIDES))
+    overrides["spec"]["containers"][0]["image"] = f"polyetl/rstask:{tag}"
     for i in range(n):
         name = f"bench-{int(time.time())}-{i}"
         t0 = time.monotonic()
@@ -117,7 +123,7 @@ def kubectl_walls(cluster: Cluster, tag: str, n: int) -> list[float]:
                 "--rm",
                 "--attach",
                 "--quiet",
-                f"--overrides={json.dumps(OVERRIDES)}",
+                f"--overrides={json.dumps(overrides)}",
             ],
             capture_output=True,
             text=True,
@@ -137,6 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cluster = Cluster()
     tag = hack("images.sh", "tag")
+    hack("kind.sh", "load")  # this build's images (a no-op when loaded already)
     kubectl = kubectl_walls(cluster, tag, args.tasks)
     airflow, runtime = airflow_walls(cluster, tag, args.tasks)
     k_med, a_med = statistics.median(kubectl), statistics.median(airflow)
