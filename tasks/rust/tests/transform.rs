@@ -451,3 +451,78 @@ fn local_input_file_mode_matches_the_generator_without_s3() {
     );
     assert_eq!(output.status.code(), Some(64));
 }
+
+#[test]
+fn local_mode_spills_duplicate_ids_with_the_same_output() {
+    let dir = tempfile::tempdir().unwrap();
+    // a duplicate-id budget of 0 spills every id to the scratch dir: the same bytes, and
+    // nothing left there; the flag wins over RSTASK_DEDUP_MEMORY_MB
+    let (bytes, _) = generate("acme", 20_000, 5, "duplicate_key=0.05", false, dir.path());
+    let input = dir.path().join("dups.csv");
+    std::fs::write(&input, &bytes).unwrap();
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    let mut outputs = Vec::new();
+    for (n, (flag, env)) in [(None, None), (Some("0"), Some("64")), (None, Some("0"))]
+        .into_iter()
+        .enumerate()
+    {
+        let staged = dir.path().join(format!("dups-{n}.parquet"));
+        let mut args = vec![
+            "transform",
+            "--input-file",
+            input.to_str().unwrap(),
+            "--provider",
+            "acme",
+            "--output-file",
+            staged.to_str().unwrap(),
+            "--scratch-dir",
+            scratch.to_str().unwrap(),
+            "--log-level",
+            "debug",
+        ];
+        args.extend(flag.map(|f| ["--dedup-memory-mb", f]).into_iter().flatten());
+        let env: Vec<(String, String)> = env
+            .map(|v| ("RSTASK_DEDUP_MEMORY_MB".to_owned(), v.to_owned()))
+            .into_iter()
+            .collect();
+        let (output, result) = rstask_result(&args, &env, dir.path());
+        assert_exit(&output, 0);
+        assert!(
+            result.unwrap()["counts"]["quarantined_duplicate_key"]
+                .as_u64()
+                .unwrap()
+                > 500
+        );
+        let spilled = log_lines(&output)
+            .iter()
+            .any(|l| l["msg"] == "duplicate-id set full: spilling");
+        assert_eq!(spilled, n > 0, "run {n}");
+        let quarantine = std::fs::read(format!("{}.quarantine.ndjson", staged.to_str().unwrap()));
+        outputs.push((std::fs::read(&staged).unwrap(), quarantine.unwrap()));
+        assert_eq!(
+            std::fs::read_dir(&scratch).unwrap().count(),
+            0,
+            "scratch left"
+        );
+    }
+    assert!(
+        outputs.iter().all(|o| *o == outputs[0]),
+        "spilled runs differ"
+    );
+    let output = rstask(
+        &[
+            "transform",
+            "--input-file",
+            "x",
+            "--provider",
+            "acme",
+            "--output-file",
+            "y",
+            "--dedup-memory-mb",
+            "lots",
+        ],
+        &[],
+    );
+    assert_eq!(output.status.code(), Some(64));
+}

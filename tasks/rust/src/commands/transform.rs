@@ -27,7 +27,7 @@ use crate::result::TaskResult;
 use crate::s3::{self, S3Args, S3Settings};
 use crate::transform::Reason;
 use crate::transform::mapping::Mappings;
-use crate::transform::object::{self, Failure, SourceError, Stats};
+use crate::transform::object::{self, Failure, Options, SourceError, Stats};
 
 /// `transform`'s own flags.
 ///
@@ -56,9 +56,43 @@ pub struct Args {
     /// Local mode: where to write quarantined rows (default: <output-file>.quarantine.ndjson; removed when no row was rejected)
     #[arg(long, value_name = "PATH", requires = "input_file")]
     pub quarantine_file: Option<String>,
+    /// Memory for finding duplicate event ids in one object, MiB: beyond it ids spill to files in the scratch dir and duplicates are resolved after the stream, with the same output (env RSTASK_DEDUP_MEMORY_MB; default 128)
+    #[arg(long, value_name = "MIB")]
+    pub dedup_memory_mb: Option<String>,
     #[allow(missing_docs)] // flattened: its fields carry the help text
     #[command(flatten)]
     pub s3: S3Args,
+}
+
+/// Largest `--dedup-memory-mb`.
+const MAX_DEDUP_MEMORY_MB: u64 = 1 << 16;
+
+/// The transform options of the flags: the duplicate-id budget, scratch under `scratch`.
+fn options(args: &Args, ctx: &Context<'_>, scratch: &Path) -> Result<Options> {
+    let mut options = Options {
+        scratch: scratch.to_path_buf(),
+        ..Options::default()
+    };
+    if let Some(raw) = flag_or_env(
+        args.dedup_memory_mb.as_deref(),
+        "--dedup-memory-mb",
+        ctx.env,
+    ) {
+        let mib = raw
+            .value
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= MAX_DEDUP_MEMORY_MB)
+            .ok_or_else(|| {
+                TaskError::usage(format!(
+                    "expected {} to be a whole number of MiB from 0 to {MAX_DEDUP_MEMORY_MB}, got: {}",
+                    raw.source,
+                    crate::config::quote(&raw.value)
+                ))
+            })?;
+        options.dedup_budget = usize::try_from(mib << 20).unwrap_or(usize::MAX);
+    }
+    Ok(options)
 }
 
 /// Where the transform puts the events of a raw object (`pytask.clickhouse.events.staged_key`).
@@ -179,9 +213,10 @@ pub fn execute(args: &Args, ctx: &Context<'_>) -> Result<TaskResult> {
         "transform started"
     );
     let scratch = Scratch::create(&ctx.settings.scratch_dir)?;
+    let options = options(args, ctx, &scratch.dir)?;
     let mut totals = Totals::default();
     for (n, key) in keys.iter().enumerate() {
-        let outcome = transform_one(&runtime, &store, &mappings, key, &scratch.dir, n)?;
+        let outcome = transform_one(&runtime, &store, &mappings, key, &options, n)?;
         totals.add(key, outcome);
     }
     totals.into_result(&settings.bucket, manifest)
@@ -207,6 +242,7 @@ fn execute_local(args: &Args, input: &str, ctx: &Context<'_>) -> Result<TaskResu
             crate::config::quote(provider)
         ))
     })?;
+    let options = options(args, ctx, &ctx.settings.scratch_dir)?;
     let input_path = PathBuf::from(input);
     let staged_file = PathBuf::from(output);
     let quarantine_file = args.quarantine_file.as_ref().map_or_else(
@@ -231,7 +267,14 @@ fn execute_local(args: &Args, input: &str, ctx: &Context<'_>) -> Result<TaskResu
         bytes,
         "transform started (local file)"
     );
-    let stats = match object::transform(file, &key, &mapping, &staged_file, &quarantine_file) {
+    let stats = match object::transform_with(
+        file,
+        &key,
+        &mapping,
+        &staged_file,
+        &quarantine_file,
+        &options,
+    ) {
         Ok(stats) => stats,
         Err(failure) => {
             remove(&[&staged_file, &quarantine_file]);
@@ -388,9 +431,10 @@ fn transform_one(
     store: &Arc<dyn ObjectStore>,
     mappings: &Mappings,
     key: &str,
-    scratch: &Path,
+    options: &Options,
     n: usize,
 ) -> Result<Outcome> {
+    let scratch = options.scratch.as_path();
     let failed = |reason, detail: String| Ok(Outcome::Failed { reason, detail });
     let (Some(provider), Some(staged), Some(quarantine)) =
         (provider_of(key), staged_key(key), quarantine_key(key))
@@ -430,7 +474,14 @@ fn transform_one(
     };
     let staged_file = scratch.join(format!("{n}.parquet"));
     let quarantine_file = scratch.join(format!("{n}.ndjson"));
-    let result = object::transform(reader, key, &mapping, &staged_file, &quarantine_file);
+    let result = object::transform_with(
+        reader,
+        key,
+        &mapping,
+        &staged_file,
+        &quarantine_file,
+        options,
+    );
     let stats = match result {
         Ok(stats) => stats,
         Err(Failure::Object { reason, detail }) => {

@@ -28,6 +28,27 @@ impl Default for Dialect {
     }
 }
 
+/// Where a field split by [`Dialect::split_into`] is: a byte range of the line, or of the
+/// buffer of unescaped text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// `line[start..end]`.
+    Line(usize, usize),
+    /// `unescaped[start..end]`.
+    Unescaped(usize, usize),
+}
+
+impl Field {
+    /// The field's text.
+    #[must_use]
+    pub fn text<'a>(self, line: &'a str, unescaped: &'a str) -> &'a str {
+        match self {
+            Self::Line(start, end) => &line[start..end],
+            Self::Unescaped(start, end) => &unescaped[start..end],
+        }
+    }
+}
+
 impl Dialect {
     /// Splits one line (without its line ending) into fields.
     ///
@@ -40,16 +61,41 @@ impl Dialect {
     /// # Errors
     /// [`Reason::BadQuoting`] with the byte position of the problem.
     pub fn split<'a>(&self, line: &'a str) -> Result<Vec<Cow<'a, str>>, Reject> {
+        let mut fields = Vec::with_capacity(16);
+        let mut unescaped = String::new();
+        self.split_into(line, &mut fields, &mut unescaped)?;
+        Ok(fields
+            .iter()
+            .map(|f| match *f {
+                Field::Line(start, end) => Cow::Borrowed(&line[start..end]),
+                Field::Unescaped(start, end) => Cow::Owned(unescaped[start..end].to_owned()),
+            })
+            .collect())
+    }
+
+    /// [`Dialect::split`] without allocating: the fields' places go to `fields` (cleared
+    /// first), the text of quoted fields with escaped quotes to `unescaped` (cleared too);
+    /// [`Field::text`] reads them.
+    ///
+    /// # Errors
+    /// As [`Dialect::split`].
+    pub fn split_into(
+        &self,
+        line: &str,
+        fields: &mut Vec<Field>,
+        unescaped: &mut String,
+    ) -> Result<(), Reject> {
         let bytes = line.as_bytes();
         let (delim, quote) = (self.delimiter, self.quote);
-        let mut fields = Vec::with_capacity(16);
+        fields.clear();
+        unescaped.clear();
         let mut pos = 0;
         loop {
             if bytes.get(pos) == Some(&quote) {
                 // quoted field: up to the closing quote, "" being an escaped quote
                 let start = pos + 1;
                 let mut i = start;
-                let mut owned: Option<String> = None;
+                let mut owned: Option<usize> = None;
                 let mut segment = start;
                 loop {
                     match bytes[i..].iter().position(|b| *b == quote) {
@@ -62,28 +108,26 @@ impl Dialect {
                         Some(offset) => {
                             let at = i + offset;
                             if bytes.get(at + 1) == Some(&quote) {
-                                owned
-                                    .get_or_insert_with(String::new)
-                                    .push_str(&line[segment..=at]);
+                                owned.get_or_insert(unescaped.len());
+                                unescaped.push_str(&line[segment..=at]);
                                 i = at + 2;
                                 segment = i;
                                 continue;
                             }
-                            let field = match owned.take() {
-                                Some(mut s) => {
-                                    s.push_str(&line[segment..at]);
-                                    Cow::Owned(s)
+                            fields.push(match owned {
+                                Some(from) => {
+                                    unescaped.push_str(&line[segment..at]);
+                                    Field::Unescaped(from, unescaped.len())
                                 }
-                                None => Cow::Borrowed(&line[start..at]),
-                            };
-                            fields.push(field);
+                                None => Field::Line(start, at),
+                            });
                             pos = at + 1;
                             break;
                         }
                     }
                 }
                 match bytes.get(pos) {
-                    None => return Ok(fields),
+                    None => return Ok(()),
                     Some(b) if *b == delim => pos += 1,
                     Some(_) => {
                         return Err(Reject::new(
@@ -96,21 +140,22 @@ impl Dialect {
                     }
                 }
             } else {
-                let end = bytes[pos..]
-                    .iter()
-                    .position(|b| *b == delim)
-                    .map_or(bytes.len(), |offset| pos + offset);
-                if let Some(offset) = bytes[pos..end].iter().position(|b| *b == quote) {
-                    return Err(Reject::new(
-                        Reason::BadQuoting,
-                        format!("quote inside an unquoted field at byte {}", pos + offset),
-                    ));
+                match bytes[pos..].iter().position(|b| *b == delim || *b == quote) {
+                    Some(offset) if bytes[pos + offset] == quote => {
+                        return Err(Reject::new(
+                            Reason::BadQuoting,
+                            format!("quote inside an unquoted field at byte {}", pos + offset),
+                        ));
+                    }
+                    Some(offset) => {
+                        fields.push(Field::Line(pos, pos + offset));
+                        pos += offset + 1;
+                    }
+                    None => {
+                        fields.push(Field::Line(pos, bytes.len()));
+                        return Ok(());
+                    }
                 }
-                fields.push(Cow::Borrowed(&line[pos..end]));
-                if end == bytes.len() {
-                    return Ok(fields);
-                }
-                pos = end + 1;
             }
         }
     }

@@ -133,6 +133,142 @@ impl<R: BufRead> Lines<R> {
     }
 }
 
+impl<R> Lines<R> {
+    /// The underlying reader, positioned after the last line returned.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+}
+
+/// A run of whole lines for the mapping workers: `data` holds complete lines (the last one
+/// without its `\n` only at the end of the object), the first numbered `first_line`. Or,
+/// when `too_long`, the first bytes of one line longer than the limit, whose rest was
+/// skipped.
+#[derive(Debug, Default)]
+pub struct Block {
+    /// The 1-based number of the first line.
+    pub first_line: u64,
+    /// Lines in `data`.
+    pub lines: u64,
+    /// The bytes.
+    pub data: Vec<u8>,
+    /// One over-long line's head.
+    pub too_long: bool,
+}
+
+/// Cuts a byte stream into [`Block`]s of about `target` bytes at line ends, with bounded
+/// memory: a line longer than `limit` is not kept whole (its first `keep` bytes are).
+/// Blocks do not depend on how the underlying reads are sized.
+pub struct Blocks<R> {
+    inner: R,
+    carry: Vec<u8>,
+    target: usize,
+    limit: usize,
+    keep: usize,
+    next_line: u64,
+    done: bool,
+}
+
+impl<R: BufRead> Blocks<R> {
+    /// Blocks of `inner`, the first line numbered `first_line`.
+    pub fn new(inner: R, first_line: u64, target: usize, limit: usize, keep: usize) -> Self {
+        Self {
+            inner,
+            carry: Vec::new(),
+            target: target.max(1),
+            limit,
+            keep,
+            next_line: first_line,
+            done: false,
+        }
+    }
+
+    /// Fills `block` (its buffer reused) with the next block; `false` at the end.
+    ///
+    /// # Errors
+    /// A read (or decompression) error of the underlying stream.
+    pub fn next_block(&mut self, block: &mut Block) -> io::Result<bool> {
+        if self.done {
+            return Ok(false);
+        }
+        let buf = &mut block.data;
+        buf.clear();
+        buf.append(&mut self.carry);
+        block.too_long = false;
+        let mut want = self.target.max(buf.len() + 1);
+        loop {
+            let mut eof = false;
+            while buf.len() < want {
+                let available = match self.inner.fill_buf() {
+                    Ok(a) => a,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                if available.is_empty() {
+                    eof = true;
+                    break;
+                }
+                let n = available.len().min(want - buf.len());
+                buf.extend_from_slice(&available[..n]);
+                self.inner.consume(n);
+            }
+            if eof {
+                self.done = true;
+                if buf.is_empty() {
+                    return Ok(false);
+                }
+                let newlines = count_newlines(buf);
+                let lines = newlines + u64::from(buf.last() != Some(&b'\n'));
+                return Ok(self.emit(block, lines));
+            }
+            if let Some(last) = buf.iter().rposition(|b| *b == b'\n') {
+                self.carry.extend_from_slice(&buf[last + 1..]);
+                buf.truncate(last + 1);
+                let lines = count_newlines(buf);
+                return Ok(self.emit(block, lines));
+            }
+            if buf.len() > self.limit {
+                // one line longer than the limit: keep its head, skip the rest
+                buf.truncate(self.keep.min(self.limit));
+                block.too_long = true;
+                self.skip_line()?;
+                return Ok(self.emit(block, 1));
+            }
+            want = buf.len() + self.target;
+        }
+    }
+
+    fn emit(&mut self, block: &mut Block, lines: u64) -> bool {
+        block.first_line = self.next_line;
+        block.lines = lines;
+        self.next_line += lines;
+        true
+    }
+
+    fn skip_line(&mut self) -> io::Result<()> {
+        loop {
+            let available = match self.inner.fill_buf() {
+                Ok(a) => a,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                return Ok(());
+            }
+            if let Some(i) = available.iter().position(|b| *b == b'\n') {
+                self.inner.consume(i + 1);
+                return Ok(());
+            }
+            let n = available.len();
+            self.inner.consume(n);
+        }
+    }
+}
+
+fn count_newlines(bytes: &[u8]) -> u64 {
+    bytes.iter().map(|b| u64::from(*b == b'\n')).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use std::io::Write;
@@ -223,5 +359,57 @@ mod tests {
             }
         };
         assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof, "{error}");
+    }
+
+    /// Blocks cut anywhere give back exactly the lines (numbered) of [`Lines`], long
+    /// lines as their heads, whatever the block size and the reads' sizes.
+    #[test]
+    fn blocks_hold_whole_lines() {
+        let text = b"a\r\nbb\n\nccc\n0123456789abcdef\nd\n0123456789\nlast";
+        let limit = 9;
+        let want = all(text, limit);
+        for target in [1, 2, 3, 5, 8, 13, 64] {
+            for read in [1, 3, 100] {
+                let mut blocks = Blocks::new(
+                    BufReader::with_capacity(read, &text[..]),
+                    1,
+                    target,
+                    limit,
+                    4,
+                );
+                let mut block = Block::default();
+                let mut got = Vec::new();
+                while blocks.next_block(&mut block).unwrap() {
+                    if block.too_long {
+                        got.push((
+                            block.first_line,
+                            String::from_utf8_lossy(&block.data).into_owned(),
+                            true,
+                        ));
+                        assert_eq!(block.lines, 1);
+                        continue;
+                    }
+                    let mut number = block.first_line;
+                    let body = block.data.strip_suffix(b"\n").unwrap_or(&block.data);
+                    for line in body.split(|b| *b == b'\n') {
+                        let line = line.strip_suffix(b"\r").unwrap_or(line);
+                        let truncated = line.len() > limit;
+                        let kept = if truncated { &line[..4] } else { line };
+                        got.push((
+                            number,
+                            String::from_utf8_lossy(kept).into_owned(),
+                            truncated,
+                        ));
+                        number += 1;
+                    }
+                    assert_eq!(number - block.first_line, block.lines, "target {target}");
+                }
+                let want: Vec<_> = want
+                    .iter()
+                    .map(|(n, l, t)| (*n, if *t { l[..4].to_owned() } else { l.clone() }, *t))
+                    .collect();
+                assert_eq!(got, want, "target {target} read {read}");
+            }
+        }
     }
 }

@@ -11,6 +11,7 @@
 //! * [`object`]: one whole raw object, streamed, into a staged file and a quarantine file.
 
 pub mod csv;
+pub mod dedup;
 pub mod lines;
 pub mod mapping;
 pub mod object;

@@ -1,18 +1,36 @@
 //! One raw object, streamed: lines → events (Parquet file) and rejects (NDJSON file).
+//!
+//! A pipeline of threads with bounded channels: the reader (S3 or file, gzip, cut into
+//! [`Block`]s of whole lines) → mapping workers (one block each at a time: lines →
+//! [`Rows`] and encoded quarantine lines) → the writer (this thread: blocks back in input
+//! order, duplicate ids, the quarantine file, the Parquet file in fixed-size batches).
+//! At most [`Options::in_flight`] blocks exist at once, recycled through a pool, so memory
+//! does not grow with the object; neither the thread count nor the block size changes
+//! the output bytes.
 
-use std::io::{self, Read};
-use std::path::Path;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::Reason;
-use super::lines::{self, Lines};
+use super::dedup::{self, Dedup, Resolved, ScratchDir, Verdict};
+use super::lines::{self, Block, Blocks, Lines};
 use super::mapping::{Format, Mapping};
-use super::output::{EventWriter, QuarantineWriter};
-use super::record::Bound;
+use super::output::{
+    BATCH_ROWS, BatchRows, EventWriter, QuarantineWriter, Rows, quarantine_line,
+    quarantine_line_number,
+};
+use super::record::{Bound, Scratch, duplicate_detail};
 
 /// Longest line kept in memory; longer ones are quarantined as [`Reason::LineTooLong`].
 pub const MAX_LINE_BYTES: usize = 1 << 20;
 /// How much of an over-long line the quarantine keeps in `raw`.
 const TOO_LONG_RAW_BYTES: usize = 1024;
+/// Default bytes of a block of lines.
+pub const BLOCK_BYTES: usize = 1 << 20;
 
 /// What one object gave.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,6 +51,44 @@ impl Stats {
     pub fn rows_quarantined(&self) -> u64 {
         self.quarantined.iter().sum()
     }
+}
+
+/// How to run a transform (none of it changes the output bytes).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Memory for duplicate-id detection, bytes (see [`dedup`]).
+    pub dedup_budget: usize,
+    /// Where spill files may go (a subdirectory is made when needed, removed after).
+    pub scratch: PathBuf,
+    /// Mapping worker threads.
+    pub workers: usize,
+    /// Bytes per block of lines.
+    pub block_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            dedup_budget: dedup::DEFAULT_BUDGET,
+            scratch: std::env::temp_dir(),
+            workers: default_workers(),
+            block_bytes: BLOCK_BYTES,
+        }
+    }
+}
+
+impl Options {
+    /// Blocks alive at once (being read, mapped, waiting or written).
+    #[must_use]
+    pub const fn in_flight(&self) -> usize {
+        2 * self.workers + 2
+    }
+}
+
+/// One mapping worker per available core (at least 1, at most 8).
+#[must_use]
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 8))
 }
 
 /// An error from the object's byte source (S3), as opposed to its content: carried inside
@@ -59,7 +115,7 @@ pub enum Failure {
 }
 
 /// Transforms the bytes of the object `key` with `mapping` into `staged` (Parquet) and
-/// `quarantine` (NDJSON, possibly empty).
+/// `quarantine` (NDJSON, possibly empty), with default [`Options`].
 ///
 /// # Errors
 /// A [`Failure`]; the output files are then incomplete and must not be uploaded.
@@ -70,33 +126,44 @@ pub fn transform<R: Read + Send + 'static>(
     staged: &Path,
     quarantine: &Path,
 ) -> Result<Stats, Failure> {
+    transform_with(raw, key, mapping, staged, quarantine, &Options::default())
+}
+
+/// [`transform`] with explicit [`Options`].
+///
+/// # Errors
+/// A [`Failure`]; the output files are then incomplete and must not be uploaded.
+pub fn transform_with<R: Read + Send + 'static>(
+    raw: R,
+    key: &str,
+    mapping: &Mapping,
+    staged: &Path,
+    quarantine: &Path,
+    options: &Options,
+) -> Result<Stats, Failure> {
     let opened = lines::open(raw, key).map_err(|e| read_failure(e, lines::gz_name(key)))?;
     let gzip = opened.gzip;
-    let mut lines = Lines::new(opened.reader, MAX_LINE_BYTES);
-    let mut events = EventWriter::create(staged).map_err(Failure::Local)?;
-    let mut rejects = QuarantineWriter::create(quarantine).map_err(Failure::Local)?;
-    let mut stats = Stats {
-        gzip,
-        ..Stats::default()
+    let mut writer = Writer {
+        events: EventWriter::create(staged).map_err(Failure::Local)?,
+        rejects: QuarantineWriter::create(quarantine).map_err(Failure::Local)?,
+        dedup: Dedup::new(
+            options.dedup_budget,
+            ScratchDir::new(options.scratch.clone()),
+        ),
+        stats: Stats {
+            gzip,
+            ..Stats::default()
+        },
+        buf: Vec::new(),
     };
-
+    let mut reader = opened.reader;
     let header_needed = matches!(mapping.format, Format::Csv { header: true, .. });
-    let mut bound = if header_needed {
-        None
-    } else {
-        Some(Bound::new(mapping).map_err(|e| Failure::Object {
-            reason: "bad_mapping",
-            detail: e,
-        })?)
-    };
-    loop {
-        let line = match lines.next_line() {
-            Ok(Some(line)) => line,
-            Ok(None) => break,
+    let (bound, first_line) = if header_needed {
+        let mut lines = Lines::new(&mut reader, MAX_LINE_BYTES);
+        match lines.next_line() {
+            Ok(None) => return writer.finish(staged, quarantine),
             Err(e) => return Err(read_failure(e, gzip)),
-        };
-        let Some(bound) = &mut bound else {
-            {
+            Ok(Some(line)) => {
                 let header = std::str::from_utf8(line.bytes)
                     .ok()
                     .filter(|_| !line.truncated)
@@ -104,56 +171,433 @@ pub fn transform<R: Read + Send + 'static>(
                         reason: "bad_header",
                         detail: "the header line is not UTF-8 or too long".into(),
                     })?;
-                bound = Some(Bound::with_header(mapping, header).map_err(|detail| {
-                    Failure::Object {
+                let bound =
+                    Bound::with_header(mapping, header).map_err(|detail| Failure::Object {
                         reason: "bad_header",
                         detail,
+                    })?;
+                (bound, 2)
+            }
+        }
+    } else {
+        let bound = Bound::new(mapping).map_err(|e| Failure::Object {
+            reason: "bad_mapping",
+            detail: e,
+        })?;
+        (bound, 1)
+    };
+    let blocks = Blocks::new(
+        reader,
+        first_line,
+        options.block_bytes.max(1),
+        MAX_LINE_BYTES,
+        TOO_LONG_RAW_BYTES,
+    );
+    pipeline(&bound, blocks, options, &mut writer)?;
+    writer.finish(staged, quarantine)
+}
+
+/// A block and what its worker made of it, recycled through the pool.
+#[derive(Default)]
+struct Slot {
+    seq: u64,
+    block: Block,
+    rows: Rows,
+    rows_in: u64,
+    quarantined: [u64; Reason::ALL.len()],
+    /// Encoded quarantine lines, in line order.
+    rejects: Vec<u8>,
+    /// Each quarantine line's number and end in `rejects`.
+    reject_ends: Vec<(u64, usize)>,
+}
+
+fn pipeline<R: BufRead + Send>(
+    bound: &Bound<'_>,
+    mut blocks: Blocks<R>,
+    options: &Options,
+    writer: &mut Writer,
+) -> Result<(), Failure> {
+    let in_flight = options.in_flight();
+    let (free_tx, free_rx) = sync_channel::<Box<Slot>>(in_flight);
+    for _ in 0..in_flight {
+        let _ = free_tx.send(Box::default());
+    }
+    // capacities ≥ the slots in flight: sends never block, only receives do
+    let (work_tx, work_rx) = sync_channel::<Box<Slot>>(in_flight);
+    let (done_tx, done_rx) = sync_channel::<Box<Slot>>(in_flight);
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    let read_error: Mutex<Option<io::Error>> = Mutex::new(None);
+    let provider = bound.mapping().provider.clone();
+    std::thread::scope(|scope| {
+        let read_error = &read_error;
+        std::thread::Builder::new()
+            .name("rstask-read".into())
+            .spawn_scoped(scope, move || {
+                let mut seq = 0;
+                while let Ok(mut slot) = free_rx.recv() {
+                    match blocks.next_block(&mut slot.block) {
+                        Ok(true) => {
+                            slot.seq = seq;
+                            seq += 1;
+                            if work_tx.send(slot).is_err() {
+                                break;
+                            }
+                        }
+                        Ok(false) => break,
+                        Err(e) => {
+                            if let Ok(mut slot) = read_error.lock() {
+                                *slot = Some(e);
+                            }
+                            break;
+                        }
                     }
-                })?);
+                }
+            })
+            .map_err(|e| Failure::Local(e.into()))?;
+        for n in 0..options.workers.max(1) {
+            let work_rx = Arc::clone(&work_rx);
+            let done_tx = done_tx.clone();
+            let provider = provider.clone();
+            std::thread::Builder::new()
+                .name(format!("rstask-map-{n}"))
+                .spawn_scoped(scope, move || {
+                    let mut scratch = Scratch::default();
+                    loop {
+                        let next = work_rx.lock().map(|rx| rx.recv());
+                        let Ok(Ok(mut slot)) = next else { break };
+                        slot.rows.provider.clone_from(&provider);
+                        map_block(bound, &mut slot, &mut scratch);
+                        if done_tx.send(slot).is_err() {
+                            break;
+                        }
+                    }
+                })
+                .map_err(|e| Failure::Local(e.into()))?;
+        }
+        drop(work_rx);
+        drop(done_tx);
+        write_in_order(&done_rx, &free_tx, writer)
+    })?;
+    let error = read_error.lock().ok().and_then(|mut e| e.take());
+    match error {
+        Some(e) => Err(read_failure(e, writer.stats.gzip)),
+        None => Ok(()),
+    }
+}
+
+/// Receives mapped blocks, hands them to the writer in input order, returns their slots.
+fn write_in_order(
+    done: &Receiver<Box<Slot>>,
+    free: &SyncSender<Box<Slot>>,
+    writer: &mut Writer,
+) -> Result<(), Failure> {
+    let mut waiting: Vec<Box<Slot>> = Vec::new();
+    let mut next = 0;
+    while let Ok(slot) = done.recv() {
+        waiting.push(slot);
+        while let Some(i) = waiting.iter().position(|s| s.seq == next) {
+            let slot = waiting.swap_remove(i);
+            writer.write_block(&slot)?;
+            next += 1;
+            // the reader may be gone (end of input): the slot is then dropped
+            let _ = free.send(slot);
+        }
+    }
+    Ok(())
+}
+
+/// A worker's job: every line of the block → rows, or encoded quarantine lines.
+fn map_block(bound: &Bound<'_>, slot: &mut Slot, scratch: &mut Scratch) {
+    let Slot {
+        block,
+        rows,
+        rows_in,
+        quarantined,
+        rejects,
+        reject_ends,
+        ..
+    } = slot;
+    rows.clear();
+    rejects.clear();
+    reject_ends.clear();
+    *rows_in = 0;
+    *quarantined = [0; Reason::ALL.len()];
+    let mut reject = |line: u64, reason: Reason, detail: &str, raw: &str| {
+        quarantine_line(rejects, line, reason, detail, raw);
+        reject_ends.push((line, rejects.len()));
+        quarantined[reason.index()] += 1;
+    };
+    let data = &block.data;
+    if block.too_long {
+        *rows_in = 1;
+        let raw = format!("{}…", String::from_utf8_lossy(data));
+        let detail = format!("line longer than {MAX_LINE_BYTES} bytes");
+        reject(block.first_line, Reason::LineTooLong, &detail, &raw);
+        return;
+    }
+    let mut number = block.first_line;
+    let mut start = 0;
+    while start < data.len() {
+        let end = data[start..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(data.len(), |i| start + i);
+        let mut content = &data[start..end];
+        let line_start = start;
+        start = end + 1;
+        let line = number;
+        number += 1;
+        let truncated = content.len() > MAX_LINE_BYTES;
+        if !truncated {
+            if let [rest @ .., b'\r'] = content {
+                content = rest;
+            }
+            if content.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-        };
-        if !line.truncated && line.bytes.iter().all(u8::is_ascii_whitespace) {
+        }
+        *rows_in += 1;
+        if truncated {
+            let shown = &content[..MAX_LINE_BYTES.min(TOO_LONG_RAW_BYTES)];
+            let raw = format!("{}…", String::from_utf8_lossy(shown));
+            let detail = format!("line longer than {MAX_LINE_BYTES} bytes");
+            reject(line, Reason::LineTooLong, &detail, &raw);
             continue;
         }
-        stats.rows_in += 1;
-        let outcome = if line.truncated {
-            let shown = &line.bytes[..line.bytes.len().min(TOO_LONG_RAW_BYTES)];
-            Err((
-                super::Reject::new(
-                    Reason::LineTooLong,
-                    format!("line longer than {MAX_LINE_BYTES} bytes"),
-                ),
-                format!("{}…", String::from_utf8_lossy(shown)),
-            ))
-        } else {
-            match std::str::from_utf8(line.bytes) {
-                Err(e) => Err((
-                    super::Reject::new(
-                        Reason::InvalidUtf8,
-                        format!("invalid UTF-8 at byte {}", e.valid_up_to()),
-                    ),
-                    String::from_utf8_lossy(line.bytes).into_owned(),
-                )),
-                Ok(text) => bound
-                    .row(line.number, text)
-                    .map_err(|r| (r, text.to_owned())),
+        match std::str::from_utf8(content) {
+            Err(e) => {
+                let detail = format!("invalid UTF-8 at byte {}", e.valid_up_to());
+                reject(
+                    line,
+                    Reason::InvalidUtf8,
+                    &detail,
+                    &String::from_utf8_lossy(content),
+                );
             }
+            Ok(text) => match bound.map_row(line, text, scratch, rows) {
+                Ok(()) => rows.raw.push((line_start, content.len())),
+                Err(r) => reject(line, r.reason, &r.detail, text),
+            },
+        }
+    }
+}
+
+/// How far the writer is in a block's encoded quarantine lines.
+#[derive(Default)]
+struct RejectCursor {
+    next: usize,
+    written_to: usize,
+}
+
+impl RejectCursor {
+    /// Writes the block's quarantine lines numbered below `line` not written yet.
+    fn write_before(
+        &mut self,
+        line: u64,
+        slot: &Slot,
+        out: &mut QuarantineWriter,
+    ) -> Result<(), Failure> {
+        let from = self.next;
+        while self.next < slot.reject_ends.len() && slot.reject_ends[self.next].0 < line {
+            self.next += 1;
+        }
+        if self.next > from {
+            let end = slot.reject_ends[self.next - 1].1;
+            out.push_encoded(
+                &slot.rejects[self.written_to..end],
+                (self.next - from) as u64,
+            )
+            .map_err(Failure::Local)?;
+            self.written_to = end;
+        }
+        Ok(())
+    }
+}
+
+/// The writer's state: the output files and the duplicate-id detection.
+struct Writer {
+    events: EventWriter,
+    rejects: QuarantineWriter,
+    dedup: Dedup,
+    stats: Stats,
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    /// One block, in input order: rejects and rows merged by line number.
+    fn write_block(&mut self, slot: &Slot) -> Result<(), Failure> {
+        let local = |e: io::Error| Failure::Local(e.into());
+        self.stats.rows_in += slot.rows_in;
+        for (total, n) in self.stats.quarantined.iter_mut().zip(slot.quarantined) {
+            *total += n;
+        }
+        let rows = &slot.rows;
+        let mut rejected = RejectCursor::default();
+        // kept rows go to the staged file in runs, between duplicates
+        let mut run = 0;
+        for i in 0..rows.len() {
+            let line = rows.source_line[i];
+            rejected.write_before(line, slot, &mut self.rejects)?;
+            let verdict = self.dedup.check(rows.hash[i]).map_err(local)?;
+            let raw = || {
+                let (start, len) = rows.raw[i];
+                std::str::from_utf8(&slot.block.data[start..start + len]).unwrap_or_default()
+            };
+            match verdict {
+                Verdict::New => {}
+                Verdict::Duplicate => {
+                    self.events
+                        .push_rows(rows, run, i)
+                        .map_err(Failure::Local)?;
+                    run = i + 1;
+                    self.stats.quarantined[Reason::DuplicateKey.index()] += 1;
+                    self.buf.clear();
+                    let detail = duplicate_detail(rows.event_id.get(i));
+                    quarantine_line(&mut self.buf, line, Reason::DuplicateKey, &detail, raw());
+                    self.rejects
+                        .push_encoded(&self.buf, 1)
+                        .map_err(Failure::Local)?;
+                }
+                Verdict::Tentative { candidate } => {
+                    if candidate {
+                        self.dedup.keep_candidate(line, raw()).map_err(local)?;
+                    }
+                }
+            }
+        }
+        self.events
+            .push_rows(rows, run, rows.len())
+            .map_err(Failure::Local)?;
+        rejected.write_before(u64::MAX, slot, &mut self.rejects)?;
+        Ok(())
+    }
+
+    /// Closes both files; in a spilled object, then drops the late duplicates.
+    fn finish(self, staged: &Path, quarantine: &Path) -> Result<Stats, Failure> {
+        let Self {
+            events,
+            rejects,
+            dedup,
+            mut stats,
+            ..
+        } = self;
+        stats.rows_out = events.finish().map_err(Failure::Local)?;
+        let written = rejects.finish().map_err(Failure::Local)?;
+        debug_assert_eq!(written, stats.rows_quarantined());
+        let resolved = dedup.finish().map_err(|e| Failure::Local(e.into()))?;
+        if let Some(resolved) = resolved {
+            let late = resolved.late;
+            drop_late_duplicates(staged, quarantine, resolved).map_err(Failure::Local)?;
+            stats.rows_out -= late;
+            stats.quarantined[Reason::DuplicateKey.index()] += late;
+        }
+        Ok(stats)
+    }
+}
+
+/// Rewrites the staged file without the late duplicates (the same writer, the same
+/// batches: the bytes an in-memory run writes) and merges their quarantine lines into the
+/// quarantine file in line order. Memory: one row group read back at a time.
+fn drop_late_duplicates(
+    staged: &Path,
+    quarantine: &Path,
+    mut resolved: Resolved,
+) -> anyhow::Result<()> {
+    let tentative = sibling(staged, "tentative");
+    let early = sibling(quarantine, "early");
+    let late_path = sibling(quarantine, "late");
+    std::fs::rename(staged, &tentative)?;
+    std::fs::rename(quarantine, &early)?;
+    let result = (|| {
+        let mut events = EventWriter::create(staged)?;
+        let mut late = BufWriter::with_capacity(256 * 1024, std::fs::File::create(&late_path)?);
+        let reader = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&tentative)?)?
+            .with_batch_size(BATCH_ROWS)
+            .build()?;
+        let mut buf = Vec::new();
+        for batch in reader {
+            let batch = BatchRows::new(&batch?)?;
+            for i in 0..batch.len() {
+                let row = batch.row(i);
+                if resolved.next_is_duplicate()? {
+                    let raw = resolved.raw_line(row.source_line)?;
+                    buf.clear();
+                    let detail = duplicate_detail(row.event_id);
+                    quarantine_line(
+                        &mut buf,
+                        row.source_line,
+                        Reason::DuplicateKey,
+                        &detail,
+                        &raw,
+                    );
+                    late.write_all(&buf)?;
+                } else {
+                    events.push_row(&row)?;
+                }
+            }
+        }
+        events.finish()?;
+        late.into_inner()
+            .map_err(io::IntoInnerError::into_error)?
+            .sync_all()?;
+        merge_quarantine(&early, &late_path, quarantine)
+    })();
+    for path in [&tentative, &early, &late_path] {
+        let _ = std::fs::remove_file(path);
+    }
+    result
+}
+
+/// `<path>.<suffix>` next to `path`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{suffix}"));
+    PathBuf::from(name)
+}
+
+/// Merges two quarantine files, each in line order, into `out`, in line order.
+fn merge_quarantine(a: &Path, b: &Path, out: &Path) -> anyhow::Result<()> {
+    let open = |p: &Path| -> io::Result<BufReader<std::fs::File>> {
+        Ok(BufReader::with_capacity(
+            256 * 1024,
+            std::fs::File::open(p)?,
+        ))
+    };
+    let (mut a, mut b) = (open(a)?, open(b)?);
+    let mut out = BufWriter::with_capacity(256 * 1024, std::fs::File::create(out)?);
+    let next =
+        |r: &mut BufReader<std::fs::File>, line: &mut Vec<u8>| -> anyhow::Result<Option<u64>> {
+            line.clear();
+            if r.read_until(b'\n', line)? == 0 {
+                return Ok(None);
+            }
+            quarantine_line_number(line)
+                .map(Some)
+                .ok_or_else(|| anyhow::anyhow!("a quarantine line without a line number"))
         };
-        match outcome {
-            Ok(event) => events.push(&event).map_err(Failure::Local)?,
-            Err((reject, raw)) => {
-                stats.quarantined[reject.reason.index()] += 1;
-                rejects
-                    .push(line.number, reject.reason, &reject.detail, &raw)
-                    .map_err(Failure::Local)?;
+    let (mut line_a, mut line_b) = (Vec::new(), Vec::new());
+    let (mut at_a, mut at_b) = (next(&mut a, &mut line_a)?, next(&mut b, &mut line_b)?);
+    loop {
+        match (at_a, at_b) {
+            (None, None) => break,
+            (Some(x), Some(y)) if y < x => {
+                out.write_all(&line_b)?;
+                at_b = next(&mut b, &mut line_b)?;
+            }
+            (Some(_), _) => {
+                out.write_all(&line_a)?;
+                at_a = next(&mut a, &mut line_a)?;
+            }
+            (None, Some(_)) => {
+                out.write_all(&line_b)?;
+                at_b = next(&mut b, &mut line_b)?;
             }
         }
     }
-    stats.rows_out = events.finish().map_err(Failure::Local)?;
-    let written = rejects.finish().map_err(Failure::Local)?;
-    debug_assert_eq!(written, stats.rows_quarantined());
-    Ok(stats)
+    out.into_inner()
+        .map_err(io::IntoInnerError::into_error)?
+        .sync_all()?;
+    Ok(())
 }
 
 fn read_failure(error: io::Error, gzip: bool) -> Failure {
@@ -340,5 +784,127 @@ mod tests {
             Err(Failure::Source(e)) => assert_eq!(e.to_string(), "connection reset"),
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Transforms `bytes` with `options`; returns the staged and quarantine bytes.
+    fn outputs(provider: &str, bytes: &[u8], options: &Options) -> (Stats, Vec<u8>, Vec<u8>) {
+        let mapping = Mappings::embedded().unwrap().get(provider).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (s, q) = (dir.path().join("s"), dir.path().join("q"));
+        let options = Options {
+            scratch: dir.path().join("scratch"),
+            ..options.clone()
+        };
+        std::fs::create_dir_all(&options.scratch).unwrap();
+        let key = format!("raw/{provider}/f");
+        let stats = transform_with(
+            io::Cursor::new(bytes.to_vec()),
+            &key,
+            &mapping,
+            &s,
+            &q,
+            &options,
+        )
+        .unwrap_or_else(|e| panic!("{e:?}"));
+        let left: Vec<_> = std::fs::read_dir(&options.scratch).unwrap().collect();
+        assert!(left.is_empty(), "spill files left behind: {left:?}");
+        (
+            stats,
+            std::fs::read(&s).unwrap(),
+            std::fs::read(&q).unwrap(),
+        )
+    }
+
+    fn feed(provider: &str, rows: u64, duplicates: f64) -> Vec<u8> {
+        let mapping = Mappings::embedded().unwrap().get(provider).unwrap();
+        let spec = crate::generate::Spec {
+            rows,
+            seed: 11,
+            bad: [
+                (Reason::DuplicateKey, duplicates),
+                (Reason::WrongType, 0.01),
+                (Reason::InvalidUtf8, 0.005),
+            ]
+            .into_iter()
+            .collect(),
+        };
+        let mut out = Vec::new();
+        crate::generate::generate(&mapping, &spec, &mut out).unwrap();
+        out
+    }
+
+    /// Every budget (down to none: everything spilled), block size and worker count gives
+    /// the bytes of the in-memory run: the same Parquet file, the same quarantine lines in
+    /// the same order, the same counts.
+    #[test]
+    fn spilled_runs_write_the_same_bytes_as_in_memory_runs() {
+        for provider in ["acme", "betco"] {
+            let bytes = feed(provider, 30_000, 0.05);
+            let (want, staged, quarantine) = outputs(provider, &bytes, &Options::default());
+            assert!(
+                want.quarantined[Reason::DuplicateKey.index()] > 1000,
+                "{want:?}"
+            );
+            for (budget, block_bytes, workers) in [
+                (0, 4096, 1),
+                (64, 100_000, 3),
+                (4_000, 1 << 20, 2),
+                (40_000, 7_000, 2),
+                (400_000, 50_000, 1),
+            ] {
+                let options = Options {
+                    dedup_budget: budget,
+                    block_bytes,
+                    workers,
+                    ..Options::default()
+                };
+                let (got, s, q) = outputs(provider, &bytes, &options);
+                let case =
+                    format!("{provider} budget {budget} block {block_bytes} workers {workers}");
+                assert_eq!(got, want, "{case}");
+                assert!(s == staged, "{case}: staged bytes differ");
+                assert!(q == quarantine, "{case}: quarantine bytes differ");
+            }
+        }
+    }
+
+    /// Duplicates of ids held by the set when it filled up, of ids spilled just after, and
+    /// of ids on both sides: the first row always wins, with its raw line in quarantine.
+    #[test]
+    fn duplicates_straddling_the_budget() {
+        let row = |seq: u32| format!("{seq},F,GOAL,01/07/2026 15:00:00,,,,,,,\n");
+        // a budget that holds a 448-id table (7/8 of 512 slots, plus the old table)
+        let budget = (512 + 256) * 17;
+        let mut text = String::from(HEADER);
+        let mut order: Vec<u32> = (0..1000).collect();
+        // repeats: early ids (in the set), ids around the boundary, late ids (spilled)
+        order.extend([0, 447, 448, 449, 450, 999, 448, 0, 700, 700, 1000]);
+        order.extend(440..460);
+        for seq in &order {
+            text.push_str(&row(*seq));
+        }
+        let bytes = text.into_bytes();
+        let (want, staged, quarantine) = outputs("acme", &bytes, &Options::default());
+        let options = Options {
+            dedup_budget: budget,
+            block_bytes: 2048,
+            ..Options::default()
+        };
+        let (got, s, q) = outputs("acme", &bytes, &options);
+        assert_eq!(got, want);
+        assert!(s == staged && q == quarantine);
+        let dups: Vec<serde_json::Value> = String::from_utf8(q)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(dups.len(), 10 + 20);
+        for dup in &dups {
+            assert_eq!(dup["reason"], "duplicate_key");
+            let line = usize::try_from(dup["line"].as_u64().unwrap()).unwrap();
+            // line 1 is the header
+            assert_eq!(dup["raw"], row(order[line - 2]).trim_end());
+        }
+        assert_eq!(want.rows_out, 1001);
     }
 }

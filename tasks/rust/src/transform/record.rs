@@ -1,13 +1,23 @@
 //! One row through a mapping bound to an object: an [`Event`] or a [`Reject`].
+//!
+//! The hot path, [`Bound::map_row`], appends the event's columns to a [`Rows`] block
+//! without allocating per field: CSV fields are byte ranges of the line, JSON lines are
+//! read into just the fields the mapping asks for (a projection driven by `serde_json`'s
+//! own parser, so exactly the lines `serde_json::Value` accepts are accepted), the event
+//! id is built in a reused buffer, local times go through a per-hour offset cache.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::collections::{HashMap, HashSet};
+use std::fmt;
 
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
 
-use super::csv::Dialect;
-use super::mapping::{Column, ColumnSpec, Format, Kind, Mapping, Part};
+use super::csv::{Dialect, Field};
+use super::dedup::id_hash;
+use super::mapping::{Column, ColumnSpec, EVENT_TYPES, Format, Kind, Mapping, Part};
+use super::output::Rows;
+use super::values::{FastPattern, ZoneCache};
 use super::{Event, Reason, Reject};
 
 /// Where a source field is found in a record.
@@ -15,8 +25,8 @@ use super::{Event, Reason, Reject};
 enum Src {
     /// CSV field index.
     Index(usize),
-    /// JSON object path.
-    Path(Vec<String>),
+    /// JSON object path, and the projection nodes along it.
+    Path(Vec<String>, Vec<usize>),
 }
 
 #[derive(Debug, Clone)]
@@ -35,14 +45,53 @@ enum Val<'a> {
     Composite(&'static str),
 }
 
-/// A mapping bound to one object (CSV header resolved), with the object's seen event ids.
+#[derive(Debug)]
+struct BoundColumn<'m> {
+    spec: &'m ColumnSpec,
+    src: Src,
+    fast_time: Option<FastPattern>,
+    /// Enum columns: provider value (lower-cased when case-insensitive) → canonical type.
+    types: HashMap<String, &'static str>,
+}
+
+/// A mapping bound to one object (CSV header resolved). Shared by the mapping workers;
+/// each brings its own [`Scratch`].
 #[derive(Debug)]
 pub struct Bound<'m> {
     mapping: &'m Mapping,
     csv: Option<(Dialect, usize)>,
-    columns: Vec<(&'m ColumnSpec, Src)>,
+    columns: Vec<BoundColumn<'m>>,
     id: Vec<IdPart>,
+    plan: Vec<PlanNode>,
+    /// Ids seen by [`Bound::row`] (the object pipeline dedups in its writer instead).
     seen: HashSet<u128>,
+}
+
+/// One worker's reusable buffers for [`Bound::map_row`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    fields: Vec<Field>,
+    unescaped: String,
+    id: String,
+    lower: String,
+    zones: ZoneCache,
+}
+
+/// What an event is made of before it is appended (text borrowed from the line).
+struct Staged<'a> {
+    match_id: Cow<'a, str>,
+    event_type: &'static str,
+    occurred_at: i64,
+    team: Option<Cow<'a, str>>,
+    player: Option<Cow<'a, str>>,
+    odds: [Option<f64>; 3],
+    score: [Option<u16>; 2],
+}
+
+/// The detail of a [`Reason::DuplicateKey`] rejection.
+#[must_use]
+pub fn duplicate_detail(event_id: &str) -> String {
+    format!("event_id {event_id:?} already seen in this object")
 }
 
 impl<'m> Bound<'m> {
@@ -52,9 +101,16 @@ impl<'m> Bound<'m> {
     /// When the mapping is a CSV mapping with a header (use [`Bound::with_header`]).
     pub fn new(mapping: &'m Mapping) -> Result<Self, String> {
         match &mapping.format {
-            Format::Ndjson => Ok(Self::build(mapping, None, |s| {
-                Some(Src::Path(s.split('.').map(str::to_owned).collect()))
-            })),
+            Format::Ndjson => {
+                let mut plan = vec![PlanNode::default()];
+                let mut bound = Self::build(mapping, None, |s| {
+                    let segments: Vec<String> = s.split('.').map(str::to_owned).collect();
+                    let nodes = plan_path(&mut plan, &segments);
+                    Some(Src::Path(segments, nodes))
+                });
+                bound.plan = plan;
+                Ok(bound)
+            }
             Format::Csv {
                 header: false,
                 columns,
@@ -109,13 +165,32 @@ impl<'m> Bound<'m> {
     fn build(
         mapping: &'m Mapping,
         csv: Option<(Dialect, usize)>,
-        find: impl Fn(&str) -> Option<Src>,
+        mut find: impl FnMut(&str) -> Option<Src>,
     ) -> Self {
-        let src = |s: &str| find(s).unwrap_or(Src::Index(usize::MAX));
+        let mut src = |s: &str| find(s).unwrap_or(Src::Index(usize::MAX));
         let columns = mapping
             .columns
             .iter()
-            .map(|c| (c, src(&c.source)))
+            .map(|spec| BoundColumn {
+                spec,
+                src: src(&spec.source),
+                fast_time: match &spec.kind {
+                    Kind::Time(format) => format.fast_pattern(),
+                    _ => None,
+                },
+                types: match &spec.kind {
+                    Kind::Enum { values, .. } => values
+                        .iter()
+                        .filter_map(|(from, to)| {
+                            EVENT_TYPES
+                                .iter()
+                                .find(|t| **t == to.as_str())
+                                .map(|t| (from.clone(), *t))
+                        })
+                        .collect(),
+                    _ => HashMap::new(),
+                },
+            })
             .collect();
         let id = mapping
             .event_id
@@ -131,56 +206,144 @@ impl<'m> Bound<'m> {
             csv,
             columns,
             id,
+            plan: Vec::new(),
             seen: HashSet::new(),
         }
     }
 
-    /// Converts one line (UTF-8, without its line ending) into an event.
+    /// The mapping.
+    #[must_use]
+    pub const fn mapping(&self) -> &'m Mapping {
+        self.mapping
+    }
+
+    /// Converts one line (UTF-8, without its line ending) into an event, rejecting an id
+    /// this `Bound` has returned before (for tests and tools: one row at a time).
     ///
     /// # Errors
     /// The [`Reject`] saying why the row goes to quarantine.
     pub fn row(&mut self, line: u64, text: &str) -> Result<Event, Reject> {
-        let event = if let Some((dialect, width)) = self.csv {
-            let fields = dialect.split(text)?;
+        let mut rows = Rows {
+            provider: self.mapping.provider.clone(),
+            ..Rows::default()
+        };
+        self.map_row(line, text, &mut Scratch::default(), &mut rows)?;
+        if !self.seen.insert(rows.hash[0]) {
+            return Err(Reject::new(
+                Reason::DuplicateKey,
+                duplicate_detail(rows.event_id.get(0)),
+            ));
+        }
+        Ok(rows.event(0))
+    }
+
+    /// Converts one line (UTF-8, without its line ending) and appends the event, with its
+    /// id hash, to `out`; duplicates are not looked for (the caller does).
+    ///
+    /// # Errors
+    /// The [`Reject`] saying why the row goes to quarantine (`out` is then unchanged).
+    pub fn map_row(
+        &self,
+        line: u64,
+        text: &str,
+        scratch: &mut Scratch,
+        out: &mut Rows,
+    ) -> Result<(), Reject> {
+        let Scratch {
+            fields,
+            unescaped,
+            id,
+            lower,
+            zones,
+        } = scratch;
+        if let Some((dialect, width)) = self.csv {
+            dialect.split_into(text, fields, unescaped)?;
             if fields.len() != width {
                 return Err(Reject::new(
                     Reason::WrongFieldCount,
                     format!("expected {width} fields, got {}", fields.len()),
                 ));
             }
-            self.event(line, &Record::Csv(&fields))?
-        } else {
-            let value: Value = serde_json::from_str(text)
-                .map_err(|e| Reject::new(Reason::BadJson, format!("not JSON: {e}")))?;
-            if !value.is_object() {
-                return Err(Reject::new(Reason::BadJson, "expected a JSON object"));
-            }
-            self.event(line, &Record::Json(&value))?
-        };
-        if !self.seen.insert(id_hash(&event.event_id)) {
-            return Err(Reject::new(
-                Reason::DuplicateKey,
-                format!("event_id {:?} already seen in this object", event.event_id),
-            ));
+            let record = Record::Csv {
+                line: text,
+                fields,
+                unescaped,
+            };
+            let staged = self.event(&record, zones, lower, id)?;
+            Self::append(line, &staged, id, out);
+            return Ok(());
         }
-        Ok(event)
+        let mut values = vec![PVal::Absent; self.plan.len()];
+        match project(&self.plan, text, &mut values) {
+            Ok(()) => {
+                if !matches!(values[0], PVal::Object) {
+                    return Err(Reject::new(Reason::BadJson, "expected a JSON object"));
+                }
+                let staged = self.event(&Record::Json(&values), zones, lower, id)?;
+                Self::append(line, &staged, id, out);
+                Ok(())
+            }
+            // serde_json::Value has the last word (and the message)
+            Err(_) => self.map_value_row(line, text, zones, lower, id, out),
+        }
     }
 
-    fn event(&self, line: u64, record: &Record<'_>) -> Result<Event, Reject> {
-        let mut event = Event {
-            event_id: String::new(),
-            provider: self.mapping.provider.clone(),
-            match_id: String::new(),
-            event_type: String::new(),
+    /// An NDJSON line through `serde_json::Value` (the projection's reference).
+    fn map_value_row(
+        &self,
+        line: u64,
+        text: &str,
+        zones: &mut ZoneCache,
+        lower: &mut String,
+        id: &mut String,
+        out: &mut Rows,
+    ) -> Result<(), Reject> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| Reject::new(Reason::BadJson, format!("not JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(Reject::new(Reason::BadJson, "expected a JSON object"));
+        }
+        let staged = self.event(&Record::Value(&value), zones, lower, id)?;
+        Self::append(line, &staged, id, out);
+        Ok(())
+    }
+
+    fn append(line: u64, staged: &Staged<'_>, id: &str, out: &mut Rows) {
+        out.hash.push(id_hash(id));
+        out.event_id.push(id);
+        out.match_id.push(&staged.match_id);
+        out.event_type.push(staged.event_type);
+        out.occurred_at.push(staged.occurred_at);
+        out.team.push(staged.team.as_deref());
+        out.player.push(staged.player.as_deref());
+        for (column, value) in out.odds.iter_mut().zip(staged.odds) {
+            column.push(value);
+        }
+        for (column, value) in out.score.iter_mut().zip(staged.score) {
+            column.push(value);
+        }
+        out.source_line.push(line);
+    }
+
+    fn event<'a>(
+        &self,
+        record: &Record<'a>,
+        zones: &mut ZoneCache,
+        lower: &mut String,
+        id: &mut String,
+    ) -> Result<Staged<'a>, Reject> {
+        let mut staged = Staged {
+            match_id: Cow::Borrowed(""),
+            event_type: "",
             occurred_at: 0,
             team: None,
             player: None,
             odds: [None; 3],
             score: [None; 2],
-            source_line: line,
         };
-        for (spec, src) in &self.columns {
-            let val = record.get(src);
+        for column in &self.columns {
+            let spec = column.spec;
+            let val = record.get(&column.src);
             if matches!(val, Val::Missing) {
                 if spec.required {
                     return Err(Reject::new(
@@ -194,15 +357,18 @@ impl<'m> Bound<'m> {
                 }
                 continue;
             }
-            self.convert(spec, val, &mut event)?;
+            self.convert(column, val, &mut staged, zones, lower)?;
         }
-        let mut id = String::new();
+        id.clear();
         for part in &self.id {
             match part {
                 IdPart::Text(t) => id.push_str(t),
                 IdPart::Field(name, src) => match record.get(src) {
                     Val::Str(s) => id.push_str(s),
-                    Val::Num(n) => id.push_str(&n.to_string()),
+                    Val::Num(n) => {
+                        use std::fmt::Write as _;
+                        let _ = write!(id, "{n}");
+                    }
                     Val::Missing => {
                         return Err(Reject::new(
                             Reason::MissingField,
@@ -213,21 +379,28 @@ impl<'m> Bound<'m> {
                 },
             }
         }
-        event.event_id = id;
-        Ok(event)
+        Ok(staged)
     }
 
-    fn convert(&self, spec: &ColumnSpec, val: Val<'_>, event: &mut Event) -> Result<(), Reject> {
-        let column = spec.column.name();
+    fn convert<'a>(
+        &self,
+        column: &BoundColumn<'_>,
+        val: Val<'a>,
+        event: &mut Staged<'a>,
+        zones: &mut ZoneCache,
+        lower: &mut String,
+    ) -> Result<(), Reject> {
+        let spec = column.spec;
+        let name = spec.column.name();
         let text = |what: &str| match val {
             Val::Str(s) => Ok(Cow::Borrowed(s)),
             Val::Num(n) => Ok(Cow::Owned(n.to_string())),
-            other => Err(wrong_type(column, &spec.source, what, other)),
+            other => Err(wrong_type(name, &spec.source, what, other)),
         };
-        let bad = |detail: String| Reject::new(Reason::WrongType, format!("{column}: {detail}"));
+        let bad = |detail: String| Reject::new(Reason::WrongType, format!("{name}: {detail}"));
         match &spec.kind {
             Kind::Text => {
-                let value = text("a string")?.into_owned();
+                let value = text("a string")?;
                 match spec.column {
                     Column::MatchId => event.match_id = value,
                     Column::Team => event.team = Some(value),
@@ -235,23 +408,24 @@ impl<'m> Bound<'m> {
                 }
             }
             Kind::Enum {
-                values,
-                case_insensitive,
-                ..
+                case_insensitive, ..
             } => {
                 let raw = text("a string")?;
                 let key = if *case_insensitive {
-                    Cow::Owned(raw.to_ascii_lowercase())
+                    lower.clear();
+                    lower.push_str(&raw);
+                    lower.make_ascii_lowercase();
+                    lower.as_str()
                 } else {
-                    raw.clone()
+                    raw.as_ref()
                 };
-                let canonical = values.get(key.as_ref()).ok_or_else(|| {
+                let canonical = column.types.get(key).ok_or_else(|| {
                     Reject::new(
                         Reason::UnknownEnum,
-                        format!("{column}: unknown value {raw:?} in field {:?}", spec.source),
+                        format!("{name}: unknown value {raw:?} in field {:?}", spec.source),
                     )
                 })?;
-                event.event_type.clone_from(canonical);
+                event.event_type = canonical;
             }
             Kind::Time(format) => {
                 let millis = match val {
@@ -261,13 +435,15 @@ impl<'m> Bound<'m> {
                             .ok_or_else(|| bad(format!("expected an epoch integer, got: {n}")))?;
                         format.from_epoch(int).map_err(bad)?
                     }
-                    _ => format.parse_text(&text("a timestamp")?).map_err(bad)?,
+                    _ => format
+                        .parse_text_fast(column.fast_time.as_ref(), zones, &text("a timestamp")?)
+                        .map_err(bad)?,
                 };
                 if millis < self.mapping.valid_from || millis >= self.mapping.valid_until {
                     return Err(Reject::new(
                         Reason::TimestampOutOfRange,
                         format!(
-                            "{column}: {} is outside [{}, {})",
+                            "{name}: {} is outside [{}, {})",
                             super::values::rfc3339(millis),
                             super::values::rfc3339(self.mapping.valid_from),
                             super::values::rfc3339(self.mapping.valid_until)
@@ -318,19 +494,51 @@ fn wrong_type(column: &str, source: &str, expected: &str, got: Val<'_>) -> Rejec
 }
 
 enum Record<'a> {
-    Csv(&'a [Cow<'a, str>]),
-    Json(&'a Value),
+    Csv {
+        line: &'a str,
+        fields: &'a [Field],
+        unescaped: &'a str,
+    },
+    Json(&'a [PVal<'a>]),
+    Value(&'a Value),
 }
 
-impl Record<'_> {
-    fn get(&self, src: &Src) -> Val<'_> {
+impl<'a> Record<'a> {
+    fn get(&self, src: &Src) -> Val<'a> {
         match (self, src) {
-            (Self::Csv(fields), Src::Index(i)) => match fields.get(*i).map(AsRef::as_ref) {
+            (
+                Self::Csv {
+                    line,
+                    fields,
+                    unescaped,
+                },
+                Src::Index(i),
+            ) => match fields.get(*i).map(|f| f.text(line, unescaped)) {
                 None | Some("") => Val::Missing,
                 Some(s) => Val::Str(s),
             },
-            (Self::Json(value), Src::Path(path)) => {
-                let mut current = *value;
+            (Self::Json(values), Src::Path(_, nodes)) => {
+                let mut current = &values[0];
+                for node in nodes {
+                    match current {
+                        PVal::Object => match &values[*node] {
+                            PVal::Absent | PVal::Null => return Val::Missing,
+                            next => current = next,
+                        },
+                        other => return Val::Composite(other.kind()),
+                    }
+                }
+                match current {
+                    PVal::Absent | PVal::Null => Val::Missing,
+                    PVal::Str(s) if s.is_empty() => Val::Missing,
+                    PVal::Str(s) => Val::Str(s),
+                    PVal::Num(n) => Val::Num(n),
+                    PVal::Bool => Val::Bool,
+                    other => Val::Composite(other.kind()),
+                }
+            }
+            (Self::Value(value), Src::Path(path, _)) => {
+                let mut current: &'a Value = value;
                 for segment in path {
                     match current {
                         Value::Object(map) => match map.get(segment) {
@@ -365,15 +573,275 @@ const fn json_kind(value: &Value) -> &'static str {
     }
 }
 
-/// 128 bits of an event id for duplicate detection (16 bytes per row of state, not the id).
-fn id_hash(id: &str) -> u128 {
-    let half = |salt: u8| {
-        let mut h = DefaultHasher::new();
-        salt.hash(&mut h);
-        id.hash(&mut h);
-        h.finish()
-    };
-    (u128::from(half(1)) << 64) | u128::from(half(2))
+/// A node of the JSON projection: the keys read below it (node 0 is the line's object).
+#[derive(Debug, Default, Clone)]
+struct PlanNode {
+    children: Vec<(String, usize)>,
+}
+
+/// Adds a path to the plan; returns the node of each segment.
+fn plan_path(plan: &mut Vec<PlanNode>, segments: &[String]) -> Vec<usize> {
+    let mut nodes = Vec::new();
+    let mut at = 0;
+    for segment in segments {
+        let existing = plan[at]
+            .children
+            .iter()
+            .find(|(key, _)| key == segment)
+            .map(|(_, n)| *n);
+        let next = existing.unwrap_or_else(|| {
+            plan.push(PlanNode::default());
+            let n = plan.len() - 1;
+            plan[at].children.push((segment.clone(), n));
+            n
+        });
+        nodes.push(next);
+        at = next;
+    }
+    nodes
+}
+
+/// Forgets every value below `node` (its key is being read again).
+fn reset_below(plan: &[PlanNode], values: &mut [PVal<'_>], node: usize) {
+    for (_, child) in &plan[node].children {
+        values[*child] = PVal::Absent;
+        reset_below(plan, values, *child);
+    }
+}
+
+/// A projected JSON value: what [`Record::get`] needs of it.
+#[derive(Debug, Clone, PartialEq)]
+enum PVal<'a> {
+    Absent,
+    Null,
+    Str(Cow<'a, str>),
+    Num(Number),
+    Bool,
+    Array,
+    Object,
+}
+
+impl PVal<'_> {
+    const fn kind(&self) -> &'static str {
+        match self {
+            Self::Absent | Self::Null => "null",
+            Self::Bool => "a boolean",
+            Self::Num(_) => "a number",
+            Self::Str(_) => "a string",
+            Self::Array => "an array",
+            Self::Object => "an object",
+        }
+    }
+}
+
+/// Parses `text` as one JSON value with `serde_json`'s parser, keeping only the plan's
+/// nodes (a repeated key: the last one wins, as in `serde_json::Value`).
+fn project<'a>(
+    plan: &[PlanNode],
+    text: &'a str,
+    values: &mut [PVal<'a>],
+) -> serde_json::Result<()> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    NodeSeed {
+        plan,
+        node: 0,
+        values,
+    }
+    .deserialize(&mut de)?;
+    de.end()
+}
+
+struct NodeSeed<'p, 'v, 'a> {
+    plan: &'p [PlanNode],
+    node: usize,
+    values: &'v mut [PVal<'a>],
+}
+
+impl<'de> DeserializeSeed<'de> for NodeSeed<'_, '_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NodeSeed<'_, '_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.values[self.node] = PVal::Bool;
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.values[self.node] = PVal::Num(v.into());
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.values[self.node] = PVal::Num(v.into());
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        self.values[self.node] = Number::from_f64(v).map_or(PVal::Null, PVal::Num);
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        self.values[self.node] = PVal::Str(Cow::Owned(v.to_owned()));
+        Ok(())
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<(), E> {
+        self.values[self.node] = PVal::Str(Cow::Borrowed(v));
+        Ok(())
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<(), E> {
+        self.values[self.node] = PVal::Str(Cow::Owned(v));
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.values[self.node] = PVal::Null;
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.visit_unit()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        self.values[self.node] = PVal::Array;
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let node = &self.plan[self.node];
+        self.values[self.node] = PVal::Object;
+        while let Some(key) = map.next_key_seed(KeySeed)? {
+            match node.children.iter().find(|(name, _)| *name == *key) {
+                Some((_, child)) => {
+                    // a repeated key replaces the earlier value whole
+                    let child = *child;
+                    self.values[child] = PVal::Absent;
+                    reset_below(self.plan, self.values, child);
+                    map.next_value_seed(NodeSeed {
+                        plan: self.plan,
+                        node: child,
+                        values: &mut *self.values,
+                    })?;
+                }
+                None => map.next_value_seed(Skip)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A map key, as `serde_json::Value` reads it.
+struct KeySeed;
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v))
+    }
+}
+
+/// Any JSON value, parsed (and so validated) exactly as `serde_json::Value` would parse
+/// it, then dropped.
+struct Skip;
+
+impl<'de> DeserializeSeed<'de> for Skip {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Skip {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Skip)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(KeySeed)?.is_some() {
+            map.next_value_seed(Skip)?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -587,5 +1055,89 @@ mod tests {
             Reason::MissingField,
             "team is required for cobra"
         );
+    }
+
+    /// The JSON projection gives exactly what `serde_json::Value` gives (event or rejection,
+    /// message included) for generated lines and random mutations of them: repeated keys,
+    /// nesting changes, escapes, types, broken syntax.
+    #[test]
+    fn json_projection_agrees_with_serde_json_value() {
+        let m = mapping("betco");
+        let bound = Bound::new(&m).unwrap();
+        let mut lines = vec![
+            r#"{"fixture":{"id":"M-1"},"kind":"goal","ts":1795262400203,"id":1}"#.to_owned(),
+            r#"{"fixture":{"id":"M-1"},"fixture":{"x":1},"kind":"goal","ts":1795262400203,"id":2}"#
+                .to_owned(),
+            r#"{"fixture":{"id":"M-1","id":"M-2"},"kind":"goal","ts":1795262400203,"id":"3"}"#
+                .to_owned(),
+            r#"{"fixture":"M-1","kind":"goal","ts":1795262400203,"id":4}"#.to_owned(),
+            r#"{"fixture":{"id":"M-\u00e9\n"},"kind":"goal","ts":"1795262400203","id":5.0}"#
+                .to_owned(),
+            r#"{"fixture":{"id":null},"kind":"goal","ts":1795262400203,"id":6}"#.to_owned(),
+            r#"{"fixture":{"id":"M"},"kind":"goal","ts":1e3,"id":7,"market":{"prices":[1]}}"#
+                .to_owned(),
+            r#"{"fixture":{"id":"M"},"kind":"goal","ts":1795262400203,"id":8,"x":[{"a":[1,{}]}]} "#
+                .to_owned(),
+            "[1,2]".to_owned(),
+            r#""text""#.to_owned(),
+            r#"{"fixture":{"id":"M"},"kind":"goal","ts":1795262400203,"id":9} x"#.to_owned(),
+            r#"{"fixture":{"id":"M"},"kind":"goal","ts":1795262400203,"id":1e999}"#.to_owned(),
+            r#"{"fixture":{"id":"\ud800"},"kind":"goal","ts":1795262400203,"id":10}"#.to_owned(),
+        ];
+        let mut generated = Vec::new();
+        let spec = crate::generate::Spec {
+            rows: 300,
+            seed: 5,
+            bad: std::collections::BTreeMap::new(),
+        };
+        crate::generate::generate(&m, &spec, &mut generated).unwrap();
+        let generated = String::from_utf8(generated).unwrap();
+        let mut seed = 99_u64;
+        let mut next = move |n: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            usize::try_from(seed >> 33).unwrap() % n
+        };
+        for line in generated.lines() {
+            lines.push(line.to_owned());
+            for _ in 0..20 {
+                let mut bytes = line.as_bytes().to_vec();
+                for _ in 0..=next(3) {
+                    let at = next(bytes.len() + 1);
+                    let pool = b"\",:{}[]\\0.-enul tx9";
+                    let b = pool[next(pool.len())];
+                    if at < bytes.len() && next(2) == 0 {
+                        bytes[at] = b;
+                    } else {
+                        bytes.insert(at, b);
+                    }
+                }
+                if let Ok(text) = String::from_utf8(bytes) {
+                    lines.push(text);
+                }
+            }
+        }
+        let (mut accepted, mut rejected) = (0, 0);
+        for (n, text) in lines.iter().enumerate() {
+            let (mut fast, mut slow) = (Rows::default(), Rows::default());
+            let mut scratch = Scratch::default();
+            let got = bound.map_row(n as u64, text, &mut scratch, &mut fast);
+            let want = bound.map_value_row(
+                n as u64,
+                text,
+                &mut scratch.zones,
+                &mut scratch.lower,
+                &mut scratch.id,
+                &mut slow,
+            );
+            assert_eq!(got, want, "{text}");
+            if got.is_ok() {
+                accepted += 1;
+                assert_eq!(fast.event(0), slow.event(0), "{text}");
+                assert_eq!(fast.hash, slow.hash);
+            } else {
+                rejected += 1;
+            }
+        }
+        assert!(accepted > 1000 && rejected > 1000, "{accepted} {rejected}");
     }
 }

@@ -1,7 +1,7 @@
 //! Typed conversions a mapping can ask for: timestamps (formats, time zones with DST,
 //! epoch values), odds (decimal or fractional) and scores.
 
-use chrono::{DateTime, FixedOffset, LocalResult, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, FixedOffset, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 
 /// A time zone for timestamps written without an offset.
@@ -206,6 +206,214 @@ impl TimeFormat {
                 Some(Zone::Named(tz)) => utc.with_timezone(tz).format(pattern).to_string(),
             },
         }
+    }
+}
+
+/// A `strftime` pattern made only of `%Y %m %d %H %M %S` (each once) and literal bytes,
+/// compiled for a strict fast path: fixed-width digits, exact literals. Text it does not
+/// take exactly (other widths, out-of-range values, leap seconds…) goes to chrono, so the
+/// result is always chrono's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FastPattern {
+    items: Vec<FastItem>,
+    len: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FastItem {
+    Literal(u8),
+    /// Which field (0 year, 1 month, 2 day, 3 hour, 4 minute, 5 second) and its digits.
+    Number(usize, usize),
+}
+
+impl FastPattern {
+    /// Compiles `pattern`, if it is of the simple kind.
+    #[must_use]
+    pub fn compile(pattern: &str) -> Option<Self> {
+        let mut items = Vec::new();
+        let mut seen = [false; 6];
+        let mut bytes = pattern.bytes();
+        while let Some(b) = bytes.next() {
+            if b != b'%' {
+                // a pattern space matches any whitespace in chrono, so the exact byte
+                // (all the fast path takes) too
+                if !b.is_ascii() {
+                    return None;
+                }
+                items.push(FastItem::Literal(b));
+                continue;
+            }
+            let (field, width) = match bytes.next()? {
+                b'Y' => (0, 4),
+                b'm' => (1, 2),
+                b'd' => (2, 2),
+                b'H' => (3, 2),
+                b'M' => (4, 2),
+                b'S' => (5, 2),
+                _ => return None,
+            };
+            if std::mem::replace(&mut seen[field], true) {
+                return None;
+            }
+            items.push(FastItem::Number(field, width));
+        }
+        if !seen.iter().all(|s| *s) {
+            return None;
+        }
+        let len = items
+            .iter()
+            .map(|i| match i {
+                FastItem::Literal(_) => 1,
+                FastItem::Number(_, width) => *width,
+            })
+            .sum();
+        Some(Self { items, len })
+    }
+
+    /// Seconds since the epoch of the local time written in `text`, read as if UTC;
+    /// `None` when the text is not exactly of the pattern's form or not a valid time.
+    #[must_use]
+    pub fn local_seconds(&self, text: &str) -> Option<i64> {
+        let bytes = text.as_bytes();
+        if bytes.len() != self.len {
+            return None;
+        }
+        let mut fields = [0_u32; 6];
+        let mut pos = 0;
+        for item in &self.items {
+            match *item {
+                FastItem::Literal(b) => {
+                    if bytes[pos] != b {
+                        return None;
+                    }
+                    pos += 1;
+                }
+                FastItem::Number(field, width) => {
+                    let mut value = 0;
+                    for &digit in &bytes[pos..pos + width] {
+                        if !digit.is_ascii_digit() {
+                            return None;
+                        }
+                        value = value * 10 + u32::from(digit - b'0');
+                    }
+                    fields[field] = value;
+                    pos += width;
+                }
+            }
+        }
+        let [year, month, day, hour, minute, second] = fields;
+        let date = chrono::NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?;
+        let time = chrono::NaiveTime::from_hms_opt(hour, minute, second)?;
+        Some(date.and_time(time).and_utc().timestamp())
+    }
+}
+
+/// The UTC offsets of a named zone by local hour, for [`TimeFormat::parse_text_fast`]:
+/// an hour is cached only when the zone resolves its first and last second alike (one
+/// offset, the same ambiguity, or both in a gap), i.e. no transition inside the hour.
+#[derive(Debug, Clone)]
+pub struct ZoneCache {
+    slots: Vec<(i64, HourOffset)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HourOffset {
+    Unknown,
+    /// The offset (seconds east of UTC) of the instant chosen for every time in the hour.
+    Offset(i32),
+    /// Not cacheable (a gap, or a transition inside the hour): ask chrono.
+    Slow,
+}
+
+impl Default for ZoneCache {
+    fn default() -> Self {
+        Self {
+            slots: vec![(i64::MIN, HourOffset::Unknown); 64],
+        }
+    }
+}
+
+impl ZoneCache {
+    fn offset(&mut self, tz: Tz, local_seconds: i64) -> Option<i32> {
+        let hour = local_seconds.div_euclid(3600);
+        let slot = usize::try_from(hour.rem_euclid(64)).unwrap_or(0);
+        let (key, cached) = self.slots[slot];
+        if key == hour && cached != HourOffset::Unknown {
+            return match cached {
+                HourOffset::Offset(offset) => Some(offset),
+                _ => None,
+            };
+        }
+        let resolve = |secs: i64| {
+            let local = DateTime::from_timestamp(secs, 0)?.naive_utc();
+            match tz.from_local_datetime(&local) {
+                LocalResult::Single(dt) => Some((1, dt.offset().fix().local_minus_utc(), 0)),
+                LocalResult::Ambiguous(early, late) => Some((
+                    2,
+                    early.offset().fix().local_minus_utc(),
+                    late.offset().fix().local_minus_utc(),
+                )),
+                LocalResult::None => Some((0, 0, 0)),
+            }
+        };
+        let first = resolve(hour * 3600);
+        let last = resolve(hour * 3600 + 3599);
+        let value = match (first, last) {
+            (Some(a), Some(b)) if a == b && a.0 != 0 => HourOffset::Offset(a.1),
+            _ => HourOffset::Slow,
+        };
+        self.slots[slot] = (hour, value);
+        match value {
+            HourOffset::Offset(offset) => Some(offset),
+            _ => None,
+        }
+    }
+}
+
+impl TimeFormat {
+    /// The fast path of this format, if it has one (a simple pattern with a zone).
+    #[must_use]
+    pub fn fast_pattern(&self) -> Option<FastPattern> {
+        match self {
+            Self::Pattern {
+                pattern,
+                zone: Some(_),
+            } => FastPattern::compile(pattern),
+            _ => None,
+        }
+    }
+
+    /// [`TimeFormat::parse_text`], faster: `fast` is [`TimeFormat::fast_pattern`]'s
+    /// result, `cache` the caller's. Same result as `parse_text` for every text.
+    ///
+    /// # Errors
+    /// As [`TimeFormat::parse_text`].
+    pub fn parse_text_fast(
+        &self,
+        fast: Option<&FastPattern>,
+        cache: &mut ZoneCache,
+        text: &str,
+    ) -> Result<i64, String> {
+        if let (
+            Some(fast),
+            Self::Pattern {
+                zone: Some(zone), ..
+            },
+        ) = (fast, self)
+            && let Some(local) = fast.local_seconds(text)
+        {
+            let offset = match zone {
+                Zone::Utc => Some(0),
+                Zone::Fixed(offset) => Some(offset.local_minus_utc()),
+                Zone::Named(tz) => cache.offset(*tz, local),
+            };
+            if let Some(offset) = offset
+                && let Some(millis) = (local - i64::from(offset)).checked_mul(1000)
+            {
+                return Ok(millis);
+            }
+        }
+        self.parse_text(text)
     }
 }
 
@@ -446,5 +654,71 @@ mod tests {
         assert!(parse_score("two").is_err());
         assert_eq!(score_of_number(&serde_json::Number::from(7)), Ok(7));
         assert!(score_of_number(&serde_json::Number::from_f64(1.5).unwrap()).is_err());
+    }
+
+    /// The fast path gives chrono's answer (value or message) for well-formed, malformed
+    /// and out-of-range text, in DST-changing, fixed and UTC zones.
+    #[test]
+    fn fast_path_agrees_with_chrono() {
+        let formats = [
+            TimeFormat::parse("%d/%m/%Y %H:%M:%S", Some("Europe/London")).unwrap(),
+            TimeFormat::parse("%Y-%m-%dT%H:%M:%S", Some("America/New_York")).unwrap(),
+            TimeFormat::parse("%Y-%m-%d %H:%M:%S", Some("Australia/Lord_Howe")).unwrap(),
+            TimeFormat::parse("%Y%m%d%H%M%S", Some("+05:30")).unwrap(),
+            TimeFormat::parse("%d.%m.%Y %H:%M:%S", Some("UTC")).unwrap(),
+        ];
+        assert!(formats.iter().all(|f| f.fast_pattern().is_some()));
+        assert!(
+            TimeFormat::parse("%d/%m/%y %H:%M", Some("UTC"))
+                .unwrap()
+                .fast_pattern()
+                .is_none()
+        );
+        let mut seed = 0x1234_5678_u64;
+        let mut next = move |n: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % n
+        };
+        for format in &formats {
+            let fast = format.fast_pattern();
+            let mut cache = ZoneCache::default();
+            for i in 0..20_000 {
+                // around DST changes, and anywhere
+                let base = if i % 2 == 0 {
+                    1_774_746_000
+                } else {
+                    1_792_890_000
+                };
+                let secs = i64::try_from(if i % 3 == 0 {
+                    next(4_000_000_000)
+                } else {
+                    next(4 * 86_400)
+                })
+                .unwrap()
+                    + if i % 3 == 0 { 0 } else { base - 2 * 86_400 };
+                let mut text = format.format(secs * 1000);
+                if i % 7 == 0 {
+                    // damage it: a digit, a separator, a length, a value out of range
+                    let mut bytes = text.into_bytes();
+                    let at = usize::try_from(next(bytes.len() as u64)).unwrap();
+                    match next(4) {
+                        0 => bytes[at] = b'9',
+                        1 => bytes[at] = b' ',
+                        2 => {
+                            bytes.remove(at);
+                        }
+                        _ => bytes.insert(at, b'1'),
+                    }
+                    text = String::from_utf8(bytes).unwrap();
+                }
+                assert_eq!(
+                    format.parse_text_fast(fast.as_ref(), &mut cache, &text),
+                    format.parse_text(&text),
+                    "{format:?} {text:?}"
+                );
+            }
+        }
     }
 }
