@@ -98,7 +98,7 @@ impl Dialect {
                 let mut owned: Option<usize> = None;
                 let mut segment = start;
                 loop {
-                    match bytes[i..].iter().position(|b| *b == quote) {
+                    match memchr::memchr(quote, &bytes[i..]) {
                         None => {
                             return Err(Reject::new(
                                 Reason::BadQuoting,
@@ -140,7 +140,7 @@ impl Dialect {
                     }
                 }
             } else {
-                match bytes[pos..].iter().position(|b| *b == delim || *b == quote) {
+                match memchr::memchr2(delim, quote, &bytes[pos..]) {
                     Some(offset) if bytes[pos + offset] == quote => {
                         return Err(Reject::new(
                             Reason::BadQuoting,

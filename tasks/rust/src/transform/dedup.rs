@@ -23,7 +23,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::hash::{BuildHasherDefault, DefaultHasher, Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -48,16 +48,12 @@ const MARK_BATCH: usize = 1 << 16;
 /// Bytes of the bitmap file read and written at once.
 const BITMAP_PAGE: u64 = 4096;
 
-/// 128 bits of an event id (16 bytes of state per row instead of the id).
+/// 128 bits of an event id (16 bytes of state per row instead of the id): XXH3-128, one
+/// pass over the bytes. Only ever kept in memory and in this run's scratch files, so the
+/// function may change between versions.
 #[must_use]
 pub fn id_hash(id: &str) -> u128 {
-    let half = |salt: u8| {
-        let mut h = DefaultHasher::new();
-        salt.hash(&mut h);
-        id.hash(&mut h);
-        h.finish()
-    };
-    (u128::from(half(1)) << 64) | u128::from(half(2))
+    xxhash_rust::xxh3::xxh3_128(id.as_bytes())
 }
 
 /// The hashes are already uniform: the set uses their low 64 bits as they are.

@@ -106,7 +106,7 @@ impl<R: BufRead> Lines<R> {
                 break;
             }
             any = true;
-            let (chunk, done) = match available.iter().position(|b| *b == b'\n') {
+            let (chunk, done) = match memchr::memchr(b'\n', available) {
                 Some(i) => (&available[..i], Some(i + 1)),
                 None => (available, None),
             };
@@ -221,7 +221,7 @@ impl<R: BufRead> Blocks<R> {
                 let lines = newlines + u64::from(buf.last() != Some(&b'\n'));
                 return Ok(self.emit(block, lines));
             }
-            if let Some(last) = buf.iter().rposition(|b| *b == b'\n') {
+            if let Some(last) = memchr::memrchr(b'\n', buf) {
                 self.carry.extend_from_slice(&buf[last + 1..]);
                 buf.truncate(last + 1);
                 let lines = count_newlines(buf);
@@ -255,7 +255,7 @@ impl<R: BufRead> Blocks<R> {
             if available.is_empty() {
                 return Ok(());
             }
-            if let Some(i) = available.iter().position(|b| *b == b'\n') {
+            if let Some(i) = memchr::memchr(b'\n', available) {
                 self.inner.consume(i + 1);
                 return Ok(());
             }
@@ -266,7 +266,7 @@ impl<R: BufRead> Blocks<R> {
 }
 
 fn count_newlines(bytes: &[u8]) -> u64 {
-    bytes.iter().map(|b| u64::from(*b == b'\n')).sum()
+    memchr::memchr_iter(b'\n', bytes).count() as u64
 }
 
 #[cfg(test)]

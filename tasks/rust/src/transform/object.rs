@@ -338,10 +338,7 @@ fn map_block(bound: &Bound<'_>, slot: &mut Slot, scratch: &mut Scratch) {
     let mut number = block.first_line;
     let mut start = 0;
     while start < data.len() {
-        let end = data[start..]
-            .iter()
-            .position(|b| *b == b'\n')
-            .map_or(data.len(), |i| start + i);
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
         let mut content = &data[start..end];
         let line_start = start;
         start = end + 1;
