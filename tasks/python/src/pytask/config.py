@@ -97,6 +97,22 @@ def non_empty_path(raw: str, source: str) -> Path:
     return Path(raw)
 
 
+def required_setting(
+    ns: argparse.Namespace, dest: str, flag: str, env: Mapping[str, str], *, to: str
+) -> str:
+    """:func:`flag_or_env` for a setting that must be given; else a usage error saying what
+    it is for (``to``: "name a table", "be set", ...).
+
+    >>> required_setting(argparse.Namespace(table=None), "table", "--table", {}, to="name a table")
+    Traceback (most recent call last):
+    pytask.errors.UsageError: expected --table (or PYTASK_TABLE) to name a table, got none
+    """
+    value = flag_or_env(ns, dest, flag, env)
+    if not value:
+        raise UsageError(f"expected {flag} (or {env_name(flag)}) to {to}, got none")
+    return value
+
+
 def source_of(ns: argparse.Namespace, dest: str, flag: str, *, env_var: str | None = None) -> str:
     """Name what a value came from, for error messages."""
     return flag if getattr(ns, dest, None) is not None else (env_var or env_name(flag))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pytask import ENV_PREFIX
 from pytask.clickhouse.connection import Server
 from pytask.clickhouse.names import identifier
-from pytask.config import flag_or_env, source_of
+from pytask.config import flag_or_env, required_setting, source_of
 from pytask.errors import UsageError
 
 if TYPE_CHECKING:
@@ -40,11 +40,7 @@ def add_database_arguments(parser: argparse.ArgumentParser) -> None:
 
 def databases(args: argparse.Namespace, ctx: Context) -> tuple[str, str]:
     """The validated database and staging database names."""
-    raw = flag_or_env(args, "database", "--database", ctx.env)
-    if not raw:
-        raise UsageError(
-            f"expected --database (or {ENV_PREFIX}DATABASE) to name a database, got none"
-        )
+    raw = required_setting(args, "database", "--database", ctx.env, to="name a database")
     database = identifier(raw, source_of(args, "database", "--database"))
     staging_raw = flag_or_env(args, "staging_database", "--staging-database", ctx.env)
     staging = (
@@ -69,9 +65,7 @@ def add_tables_argument(parser: argparse.ArgumentParser) -> None:
 
 def tables(args: argparse.Namespace, ctx: Context) -> list[str]:
     """The validated, de-duplicated table list, in the given order."""
-    raw = flag_or_env(args, "tables", "--tables", ctx.env)
-    if not raw:
-        raise UsageError(f"expected --tables (or {ENV_PREFIX}TABLES) to list tables, got none")
+    raw = required_setting(args, "tables", "--tables", ctx.env, to="list tables")
     source = source_of(args, "tables", "--tables")
     names = [identifier(n.strip(), source) for n in raw.split(",") if n.strip()]
     return list(dict.fromkeys(names))

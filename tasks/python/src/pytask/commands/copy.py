@@ -27,8 +27,8 @@ from pytask.clickhouse.args import (
 from pytask.clickhouse.args import server as args_server
 from pytask.clickhouse.connection import Server
 from pytask.clickhouse.names import identifier, qualified
-from pytask.config import choice_setting, flag_or_env, source_of
-from pytask.errors import PermanentError, UsageError
+from pytask.config import choice_setting, required_setting, source_of
+from pytask.errors import PermanentError
 from pytask.result import TaskResult
 
 if TYPE_CHECKING:
@@ -75,9 +75,7 @@ def _server_copy(runner: Any, sql: str, what: str) -> None:
 def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     """Copy the table into staging and count what arrived."""
     database, staging = databases(args, ctx)
-    raw = flag_or_env(args, "table", "--table", ctx.env)
-    if not raw:
-        raise UsageError(f"expected --table (or {ENV_PREFIX}TABLE) to name a table, got none")
+    raw = required_setting(args, "table", "--table", ctx.env, to="name a table")
     table = identifier(raw, source_of(args, "table", "--table"))
     # --mode falls back to PYTASK_COPY_MODE, the name the DAG sets.
     mode = choice_setting(

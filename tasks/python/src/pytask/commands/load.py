@@ -27,7 +27,7 @@ from pytask.clickhouse.args import server as args_server
 from pytask.clickhouse.names import identifier, qualified
 from pytask.clickhouse.sync import classify as classify_clickhouse
 from pytask.clickhouse.sync import literal
-from pytask.config import choice_setting, flag_or_env, source_of
+from pytask.config import choice_setting, required_setting, source_of
 from pytask.errors import PermanentError, TransientError, UsageError
 from pytask.result import TaskResult
 from pytask.s3 import S3Settings
@@ -55,13 +55,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mode", metavar="MODE", help=f"auto, server or client (env {ENV_PREFIX}LOAD_MODE)"
     )
-
-
-def _required(args: argparse.Namespace, ctx: Context, dest: str, flag: str) -> str:
-    value = flag_or_env(args, dest, flag, ctx.env)
-    if not value:
-        raise UsageError(f"expected {flag} (or {ENV_PREFIX}{dest.upper()}) to be set, got none")
-    return value
 
 
 def s3_url(settings: S3Settings, bucket: str, key: str) -> str:
@@ -159,12 +152,15 @@ class Loader:
 
 def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     """Load every staged object of the manifest."""
-    manifest_key = _required(args, ctx, "manifest", "--manifest")
-    bucket = _required(args, ctx, "bucket", "--bucket")
+    manifest_key = required_setting(args, "manifest", "--manifest", ctx.env, to="be set")
+    bucket = required_setting(args, "bucket", "--bucket", ctx.env, to="be set")
     db_source = source_of(args, "database", "--database")
-    database = identifier(_required(args, ctx, "database", "--database"), db_source)
+    database = identifier(
+        required_setting(args, "database", "--database", ctx.env, to="be set"), db_source
+    )
     table = identifier(
-        _required(args, ctx, "table", "--table"), source_of(args, "table", "--table")
+        required_setting(args, "table", "--table", ctx.env, to="be set"),
+        source_of(args, "table", "--table"),
     )
     mode = choice_setting(
         args,
