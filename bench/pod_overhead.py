@@ -27,14 +27,13 @@ import argparse
 import json
 import re
 import statistics
-import subprocess
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
 from polyetl.airflow import Airflow
-from polyetl.cluster import HACK, Cluster, hack
+from polyetl.cluster import Cluster, hack
 
 DAG = """
 from datetime import datetime
@@ -109,27 +108,19 @@ def kubectl_walls(cluster: Cluster, tag: str, n: int) -> list[float]:
     for i in range(n):
         name = f"bench-{int(time.time())}-{i}"
         t0 = time.monotonic()
-        proc = subprocess.run(
-            [
-                str(HACK / "kind.sh"),
-                "kubectl",
-                "-n",
-                cluster.namespace,
-                "run",
-                name,
-                f"--image=polyetl/rstask:{tag}",
-                "--image-pull-policy=IfNotPresent",
-                "--restart=Never",
-                "--rm",
-                "--attach",
-                "--quiet",
-                f"--overrides={json.dumps(overrides)}",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
+        proc = cluster.kubectl(
+            "-n",
+            cluster.namespace,
+            "run",
+            name,
+            f"--image=polyetl/rstask:{tag}",
+            "--image-pull-policy=IfNotPresent",
+            "--restart=Never",
+            "--rm",
+            "--attach",
+            "--quiet",
+            f"--overrides={json.dumps(overrides)}",
             check=False,
-            env=cluster.env(),
         )
         walls.append(time.monotonic() - t0)
         if proc.returncode != 0:

@@ -11,6 +11,7 @@ import subprocess
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,13 @@ class Airflow:
     dags_folder: Path = REPO_ROOT / "dags"
     extra_env: dict[str, str] = field(default_factory=dict)
 
+    @cached_property
+    def kubeconfig(self) -> Path:
+        """The operators' service account kubeconfig (a 24 h token), made once."""
+        return self.cluster.airflow_kubeconfig()
+
     def env(self) -> dict[str, str]:
-        kubeconfig = self.cluster.airflow_kubeconfig()
+        kubeconfig = self.kubeconfig
         connection = {
             "conn_type": "kubernetes",
             "extra": {

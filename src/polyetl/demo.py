@@ -37,13 +37,7 @@ def say(msg: str) -> None:
 
 def quarantined(run: DagRun) -> dict[str, int]:
     """Rows quarantined per reason, summed over the run's transform results."""
-    total: dict[str, int] = {}
-    for result in run.results_of("ingest.transform"):
-        for name, value in result.get("counts", {}).items():
-            if name.startswith("quarantined_"):
-                reason = name.removeprefix("quarantined_")
-                total[reason] = total.get(reason, 0) + int(value)
-    return total
+    return seed.by_reason(seed.total(r["counts"] for r in run.results_of("ingest.transform")))
 
 
 def ingest_report(
@@ -59,16 +53,13 @@ def ingest_report(
     good = want.get("rows_out", 0)
     print(f"  {'total':<10} {after.rows:>18,}  (+{added:,} this run; generator: {good:,} good)")
     ok &= added == want.get("rows_out", 0) and after.duplicates == 0
-    got = quarantined(run)
+    got, expected = quarantined(run), seed.by_reason(want)
     print("  quarantined per reason (this run; generator's count in brackets):")
-    for reason in sorted(
-        set(got) | {k.removeprefix("quarantined_") for k in want if k.startswith("quarantined_")}
-    ):
-        expected = want.get(f"quarantined_{reason}", 0)
-        if got.get(reason, 0) or expected:
-            mark = "" if got.get(reason, 0) == expected else "   <-- differs"
-            print(f"    {reason:<24} {got.get(reason, 0):>7,} [{expected:,}]{mark}")
-            ok &= got.get(reason, 0) == expected
+    for reason in sorted(set(got) | set(expected)):
+        rows, wanted = got.get(reason, 0), expected.get(reason, 0)
+        mark = "" if rows == wanted else "   <-- differs"
+        print(f"    {reason:<24} {rows:>7,} [{wanted:,}]{mark}")
+    ok &= got == expected
     archived = sum(
         int(r.get("counts", {}).get("archived", 0)) for r in run.results_of("ingest.archive")
     )

@@ -116,13 +116,25 @@ def upload(s3: S3Client, bucket: str, feeds: Iterable[GeneratedFeed]) -> None:
         s3.put_object(Bucket=bucket, Key=made.feed.key, Body=made.path.read_bytes())
 
 
+def total(counts: Iterable[dict[str, int]]) -> dict[str, int]:
+    """Counts summed by name: over generated feeds, or over the transform results of a run
+    (both name them alike: rows_in, rows_out, rows_quarantined, quarantined_<reason>)."""
+    summed: dict[str, int] = {}
+    for one in counts:
+        for name, value in one.items():
+            summed[name] = summed.get(name, 0) + int(value)
+    return summed
+
+
 def expected(feeds: Iterable[GeneratedFeed]) -> dict[str, int]:
     """The generator's counts summed over feeds: what transforming them all must report."""
-    total: dict[str, int] = {}
-    for made in feeds:
-        for name, value in made.counts.items():
-            total[name] = total.get(name, 0) + value
-    return total
+    return total(made.counts for made in feeds)
+
+
+def by_reason(counts: dict[str, int]) -> dict[str, int]:
+    """Rows quarantined per reason (reasons with none left out), from counts as above."""
+    prefix = "quarantined_"
+    return {k.removeprefix(prefix): v for k, v in counts.items() if k.startswith(prefix) and v}
 
 
 def seed_feeds(image: str, s3: S3Client, bucket: str, feeds: Iterable[Feed]) -> list[GeneratedFeed]:

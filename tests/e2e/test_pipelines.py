@@ -37,6 +37,7 @@ from polyetl import seed
 from polyetl.airflow import Airflow, DagRun
 from polyetl.cluster import Cluster as Platform
 from polyetl.cluster import hack
+from polyetl.demo import quarantined
 from polyetl.state import (
     IngestState,
     Services,
@@ -167,22 +168,9 @@ def world(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         recorder.stop()
 
 
-def quarantined(run: DagRun) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for result in run.results_of("ingest.transform"):
-        for name, value in result["counts"].items():
-            if name.startswith("quarantined_") and value:
-                total[name] = total.get(name, 0) + int(value)
-    return total
-
-
 def not_under_raw(world: World, feeds: tuple[seed.Feed, ...]) -> bool:
     """None of these feeds' raw objects is left (archive deleted each after copying it)."""
     return not set(keys(world.svc.s3, BUCKET, "raw/")) & {f.key for f in feeds}
-
-
-def expected_quarantine(want: dict[str, int]) -> dict[str, int]:
-    return {k: v for k, v in want.items() if k.startswith("quarantined_") and v}
 
 
 def test_ingest_lands_every_good_row_once_and_quarantines_every_bad_one(world: World) -> None:
@@ -197,7 +185,7 @@ def test_ingest_lands_every_good_row_once_and_quarantines_every_bad_one(world: W
     after = ingest_state(world.svc, BUCKET)
     assert after.rows - before.rows == want["rows_out"]
     assert after.duplicates == 0
-    assert quarantined(run) == expected_quarantine(want)
+    assert quarantined(run) == seed.by_reason(want)
     assert sum(r["counts"]["archived"] for r in run.results_of("ingest.archive")) == len(FEEDS_A)
     assert not_under_raw(world, FEEDS_A)
     assert after.archived == before.archived + len(FEEDS_A)
@@ -277,7 +265,7 @@ def test_a_task_pod_killed_mid_run_is_retried_to_the_clean_state(world: World) -
     # exactly what a clean run gives: the generator's figures, nothing twice
     assert after.rows - before.rows == want["rows_out"]
     assert after.duplicates == 0
-    assert quarantined(run) == expected_quarantine(want)
+    assert quarantined(run) == seed.by_reason(want)
     assert not_under_raw(world, FEEDS_B)
     assert after.archived == before.archived + len(FEEDS_B)
 
