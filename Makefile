@@ -84,8 +84,14 @@ bench-pods: ## Per-task overhead of the pod operators vs `kubectl run` (needs `m
 kind-up: ## Create (or reuse) the kind cluster; builds the node image when none can be pulled
 	hack/kind.sh up
 
-deploy: ## Deploy the platform (namespace, RBAC, ClickHouse x2, S3, Secrets) to the cluster
+deploy: ## Deploy the platform (namespace, RBAC, ClickHouse x2, S3, Airflow, Secrets) to the cluster
 	hack/deploy.sh apply
+
+airflow-dags: ## Try changed dags/ on the running cluster (rebuilds one image layer, ~1 min)
+	hack/deploy.sh dags
+
+airflow-ui: ## Airflow's UI + REST API on http://localhost:8080 (port-forward; user admin)
+	hack/deploy.sh ui
 
 kind-down: ## Delete the kind cluster and everything it left behind
 	hack/kind.sh down
@@ -106,4 +112,4 @@ s3-stop: ## Stop the local S3 server
 
 .PHONY: help setup images base-images test test-python test-rust test-elixir test-contract \
 	test-dags test-integration test-e2e lint lint-python lint-rust lint-elixir kind-up kind-down kind-load \
-	kind-node-image s3-start s3-stop bench bench-pods demo deploy
+	kind-node-image s3-start s3-stop bench bench-pods demo deploy airflow-ui airflow-dags

@@ -32,8 +32,8 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from polyetl.airflow import Airflow
 from polyetl.cluster import Cluster, hack
+from polyetl.dags_test import DagsTest
 
 DAG = """
 from datetime import datetime
@@ -91,11 +91,11 @@ def airflow_walls(cluster: Cluster, tag: str, n: int) -> tuple[list[float], floa
         dags = Path(tmp) / "dags"
         dags.mkdir()
         (dags / "pod_overhead.py").write_text(DAG.format(n=n))
-        airflow = Airflow(Path(tmp) / "airflow", cluster, tag, dags_folder=dags)
+        airflow = DagsTest(Path(tmp) / "airflow", cluster, tag, dags_folder=dags)
         airflow.reset()
         run = airflow.test("pod_overhead", timeout=1800)
         if run.state != "success":
-            raise SystemExit(f"the benchmark DAG failed:\n{run.output[-4000:]}")
+            raise SystemExit(f"the benchmark DAG failed:\n{run.logs[-4000:]}")
         walls = [ti.seconds for ti in run.tasks.values() if ti.seconds is not None]
         runtimes = container_runtimes(Path(tmp) / "airflow" / "logs")
     return walls, statistics.median(runtimes) if runtimes else 0.0

@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
 # The pipelines' platform on the kind cluster: namespace, RBAC, ClickHouse source and
-# destination, the S3 server and their Secrets (k8s/).
+# destination, the S3 server, Airflow (api-server, scheduler, dag-processor, triggerer,
+# PostgreSQL) and their Secrets (k8s/).
 #
-#   hack/deploy.sh apply        secrets (when missing), images, kubectl apply, wait until ready
+#   hack/deploy.sh apply        secrets (when missing), images, kubectl apply, migrate Airflow's
+#                               database, wait until every component is ready
 #   hack/deploy.sh secrets      write the Secrets' env files with random values (when missing)
 #   hack/deploy.sh kubeconfig   print the path of a kubeconfig acting as the operators'
 #                               service account polyetl-airflow (a fresh 24 h token; mode 600)
+#   hack/deploy.sh dags         try changed dags/ on the running cluster: rebuild the deployed
+#                               Airflow image from this tree (only its DAG layer changes), load
+#                               it, restart the dag-processor; new worker pods run it
+#   hack/deploy.sh password U   print the UI/REST API password of Airflow user U (admin, viewer)
+#   hack/deploy.sh ui           port-forward localhost:${AIRFLOW_UI_PORT:-8080} to Airflow's api-server
 #   hack/deploy.sh delete       delete the namespace and everything in it
 #
 # Images: POLYETL_SERVICES=auto (default) uses the official images pinned in k8s/base when
 # they can be pulled, else the locally built equivalents (k8s/overlays/local, `make images`);
-# =upstream or =local forces one.
+# =upstream or =local forces one. Airflow's image is always this build's polyetl/airflow.
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 NAMESPACE=polyetl # set by k8s/base/kustomization.yaml
 SERVICES="${POLYETL_SERVICES:-auto}"
 ROLLOUT_TIMEOUT="${ROLLOUT_TIMEOUT:-300s}"
+MIGRATE_TIMEOUT="${MIGRATE_TIMEOUT:-600s}"
 BASE="$REPO_ROOT/k8s/base"
+AIRFLOW_DEPLOYMENTS=(airflow-api-server airflow-scheduler airflow-dag-processor airflow-triggerer)
 CLUSTER="${KIND_CLUSTER_NAME:-polyetl}"
 
 kctl() { "$REPO_ROOT/hack/kind.sh" kubectl "$@"; }
@@ -40,11 +49,39 @@ cmd_secrets() {
   done
   write_env "$BASE/s3/secret.env" \
     "access_key_id=PE$(random_hex 9 | tr 'a-f' 'A-F')" "secret_access_key=$(random_hex 20)"
+  airflow_secrets
 }
 
-# The upstream images named in k8s/base, read from the manifests (one place to pin them).
+# env_value <file> <key>: a value from one of the env files above.
+env_value() { sed -n "s/^$2=//p" "$1"; }
+
+# Airflow's Secrets: the metadata DB password (PostgreSQL's and in the connection URL), the
+# Fernet key, the JWT and API secrets, the UI users' passwords, and the connection task logs
+# are written to S3 with (the S3 server's keys, read from its env file).
+airflow_secrets() {
+  local dir="$BASE/airflow" db_password
+  if [[ ! -s "$dir/postgres.env" || ! -s "$dir/metadata.env" ]]; then
+    rm -f "$dir/postgres.env" "$dir/metadata.env" # the two share the password: made together
+  fi
+  write_env "$dir/postgres.env" "password=$(random_hex 24)"
+  db_password="$(env_value "$dir/postgres.env" password)"
+  write_env "$dir/metadata.env" \
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN=postgresql+psycopg2://airflow:$db_password@postgres.$NAMESPACE.svc.cluster.local:5432/airflow" \
+    "AIRFLOW__CORE__FERNET_KEY=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_')" \
+    "AIRFLOW__API_AUTH__JWT_SECRET=$(random_hex 32)" \
+    "AIRFLOW__API__SECRET_KEY=$(random_hex 32)"
+  write_env "$dir/users.env" "admin=$(random_hex 12)" "viewer=$(random_hex 12)"
+  local key secret
+  key="$(env_value "$BASE/s3/secret.env" access_key_id)"
+  secret="$(env_value "$BASE/s3/secret.env" secret_access_key)"
+  write_env "$dir/remote-logs.env" \
+    "AIRFLOW_CONN_POLYETL_LOGS={\"conn_type\": \"aws\", \"login\": \"$key\", \"password\": \"$secret\", \"extra\": {\"endpoint_url\": \"http://s3.$NAMESPACE.svc.cluster.local:7070\", \"region_name\": \"us-east-1\"}}"
+}
+
+# The upstream images named in k8s/base, read from the manifests (one place to pin them);
+# polyetl/* are this project's own (built by `make images`, never pulled).
 upstream_images() {
-  grep -rhoE '^\s+image: \S+' "$BASE" | awk '{print $2}' | sort -u
+  grep -rhoE '^\s+image: \S+' "$BASE" | awk '{print $2}' | grep -v "^$IMAGE_PREFIX/" | sort -u
 }
 
 # Echo "upstream" or "local": which images this cluster runs.
@@ -67,43 +104,87 @@ choose_images() {
   esac
 }
 
+# ensure_image <name> <tag>: this build's polyetl/<name>, built when missing; echo its ref.
+ensure_image() {
+  local ref="$IMAGE_PREFIX/$1:$2"
+  docker image inspect "$ref" >/dev/null 2>&1 || run "$REPO_ROOT/hack/images.sh" build "$1" >&2
+  echo "$ref"
+}
+
+# A throw-away kustomization over base or overlay (kustomize takes only relative paths), with
+# this build's tags (what `kustomize edit set image` would write) and a checksum of Airflow's
+# configuration and Secrets on its components' pods, so a change rolls them.
+write_kustomization() {
+  local mode="$1" tag="$2" dir="$3" name checksum
+  checksum="$(cat "$BASE/airflow/airflow.cfg" "$BASE/airflow/pod_template.yaml" "$BASE"/airflow/*.env |
+    sha256sum | cut -c1-16)"
+  {
+    printf 'namespace: %s\nresources:\n' "$NAMESPACE"
+    if [[ "$mode" == upstream ]]; then printf '  - ../base\n'; else printf '  - ../overlays/local\n'; fi
+    printf 'images:\n'
+    for name in "${PLATFORM_IMAGES[@]}"; do printf '  - name: %s\n    newTag: "%s"\n' "$IMAGE_PREFIX/$name" "$tag"; done
+    if [[ "$mode" != upstream ]]; then
+      for name in "${SERVICE_IMAGES[@]}"; do printf '  - name: %s\n    newTag: "%s"\n' "$IMAGE_PREFIX/$name" "$tag"; done
+    fi
+    cat <<YAML
+configMapGenerator:
+  - name: airflow-env
+    behavior: merge
+    options: {disableNameSuffixHash: true}
+    literals:
+      - POLYETL_IMAGE_TAG=$tag
+      - AIRFLOW__KUBERNETES_EXECUTOR__WORKER_CONTAINER_TAG=$tag
+patches:
+  - target:
+      kind: Deployment
+      labelSelector: app.kubernetes.io/component in (api-server,scheduler,dag-processor,triggerer)
+    patch: |-
+      - op: add
+        path: /spec/template/metadata/annotations
+        value: {polyetl.io/config-checksum: "$checksum"}
+YAML
+  } >"$dir/kustomization.yaml"
+}
+
 cmd_apply() {
+  local t0=$SECONDS
   "$REPO_ROOT/hack/kind.sh" status || die "no kind cluster $CLUSTER: run 'make kind-up' first"
   cmd_secrets
-  local mode refs=() dir="$REPO_ROOT/k8s/.generated"
+  local mode tag name refs=() dir="$REPO_ROOT/k8s/.generated"
   mode="$(choose_images)"
-  # A throw-away kustomization over base or overlay (kustomize takes only relative paths).
+  tag="$(image_tag)"
   rm -rf "$dir" && mkdir -p "$dir"
   if [[ "$mode" == upstream ]]; then
     mapfile -t refs < <(upstream_images)
     for ref in "${refs[@]}"; do docker image inspect "$ref" >/dev/null 2>&1 || run docker pull "$ref"; done
-    printf 'resources:\n  - ../base\n' >"$dir/kustomization.yaml"
   else
-    local tag name
-    tag="$(image_tag)"
-    for name in "${SERVICE_IMAGES[@]}"; do
-      refs+=("$IMAGE_PREFIX/$name:$tag")
-      docker image inspect "$IMAGE_PREFIX/$name:$tag" >/dev/null 2>&1 ||
-        run "$REPO_ROOT/hack/images.sh" build "$name"
-    done
-    # The overlay, with the tag of this build (what `kustomize edit set image` would write).
-    {
-      printf 'resources:\n  - ../overlays/local\nimages:\n'
-      for name in "${SERVICE_IMAGES[@]}"; do
-        printf '  - name: %s\n    newTag: "%s"\n' "$IMAGE_PREFIX/$name" "$tag"
-      done
-    } >"$dir/kustomization.yaml"
+    for name in "${SERVICE_IMAGES[@]}"; do refs+=("$(ensure_image "$name" "$tag")"); done
   fi
+  for name in "${PLATFORM_IMAGES[@]}"; do refs+=("$(ensure_image "$name" "$tag")"); done
+  write_kustomization "$mode" "$tag" "$dir"
   "$REPO_ROOT/hack/kind.sh" load "${refs[@]}"
-  log "deploy: applying k8s/ ($mode images) to namespace $NAMESPACE"
+  log "deploy: applying k8s/ ($mode images, tag $tag) to namespace $NAMESPACE"
+  # A Job's pod template can't change: the migration Job is made anew on every apply (the
+  # migration itself is idempotent: ~15 s when there is nothing to do), so each image
+  # migrates the schema it needs.
+  run kctl -n "$NAMESPACE" delete job airflow-db-migrate --ignore-not-found --wait=true >/dev/null
   run kctl apply -k "$dir"
   # A Secret changed by hand (or a new image) rolls the pods only when they restart: the
-  # rollout below restarts nothing, it waits for the current spec to be ready.
+  # rollouts below restart nothing, they wait for the current spec to be ready.
   local deployment
-  for deployment in clickhouse-source clickhouse-destination s3; do
+  for deployment in clickhouse-source clickhouse-destination s3 postgres; do
     run kctl -n "$NAMESPACE" rollout status "deployment/$deployment" --timeout="$ROLLOUT_TIMEOUT"
   done
-  log "deploy: ready (ClickHouse source + destination, S3) in namespace $NAMESPACE"
+  log "deploy: services ready after $((SECONDS - t0))s; migrating Airflow's metadata database"
+  if ! heartbeat "deploy: airflow db migrate" run kctl -n "$NAMESPACE" wait --for=condition=complete job/airflow-db-migrate --timeout="$MIGRATE_TIMEOUT"; then
+    kctl -n "$NAMESPACE" logs job/airflow-db-migrate --all-containers --tail=50 >&2 || true
+    die "airflow db migrate did not complete within $MIGRATE_TIMEOUT"
+  fi
+  kctl -n "$NAMESPACE" logs job/airflow-db-migrate -c logs-bucket 2>/dev/null | sed 's/^/  /' >&2 || true
+  for deployment in "${AIRFLOW_DEPLOYMENTS[@]}"; do
+    run kctl -n "$NAMESPACE" rollout status "deployment/$deployment" --timeout="$ROLLOUT_TIMEOUT"
+  done
+  log "deploy: ready in $((SECONDS - t0))s (ClickHouse source + destination, S3, PostgreSQL, Airflow) in namespace $NAMESPACE"
 }
 
 cmd_kubeconfig() {
@@ -134,6 +215,35 @@ KUBECONFIG
   echo "$file"
 }
 
+cmd_dags() {
+  local t0=$SECONDS tag ref
+  tag="$(kctl -n "$NAMESPACE" get configmap airflow-env -o 'jsonpath={.data.POLYETL_IMAGE_TAG}' 2>/dev/null || true)"
+  [[ -n "$tag" ]] || die "no Airflow deployed in namespace $NAMESPACE: run 'make deploy' first"
+  # The deployed tag, rebuilt from this tree: only the DAG layer differs, and every other
+  # image (tasks, services) stays the one deployed. A dev loop: `make deploy` for releases.
+  ref="$IMAGE_PREFIX/airflow:$tag"
+  TAG="$tag" run "$REPO_ROOT/hack/images.sh" build airflow >/dev/null
+  "$REPO_ROOT/hack/kind.sh" load "$ref"
+  run kctl -n "$NAMESPACE" rollout restart deployment/airflow-dag-processor
+  run kctl -n "$NAMESPACE" rollout status deployment/airflow-dag-processor --timeout="$ROLLOUT_TIMEOUT"
+  log "deploy: this tree's dags/ in $ref, live in $((SECONDS - t0))s (new worker pods run it; the dag-processor parses it within ~30 s)"
+}
+
+cmd_password() {
+  [[ -n "${1:-}" ]] || die "usage: $0 password admin|viewer"
+  local value
+  value="$(kctl -n "$NAMESPACE" get secret airflow-users -o "jsonpath={.data.$1}")"
+  [[ -n "$value" ]] || die "expected an Airflow user (admin, viewer), got: \"$1\""
+  base64 -d <<<"$value"
+  echo
+}
+
+cmd_ui() {
+  local port="${AIRFLOW_UI_PORT:-8080}"
+  log "Airflow UI and REST API on http://localhost:$port (user admin; password: hack/deploy.sh password admin); Ctrl-C stops"
+  kctl -n "$NAMESPACE" port-forward svc/airflow-api-server "$port:8080"
+}
+
 cmd_delete() {
   run kctl delete namespace "$NAMESPACE" --ignore-not-found --wait=true --timeout=180s
 }
@@ -145,8 +255,11 @@ main() {
     apply) cmd_apply ;;
     secrets) cmd_secrets ;;
     kubeconfig) cmd_kubeconfig ;;
+    password) cmd_password "$@" ;;
+    ui) cmd_ui ;;
+    dags) cmd_dags ;;
     delete) cmd_delete ;;
-    *) die "usage: $0 apply|secrets|kubeconfig|delete" ;;
+    *) die "usage: $0 apply|secrets|kubeconfig|dags|password <user>|ui|delete" ;;
   esac
 }
 

@@ -33,13 +33,21 @@ all_refs() {
     read -r lang tool <<<"$entry"
     ref_of "$tool"
   done
-  for name in "${SUPPORT_IMAGES[@]}" "${SERVICE_IMAGES[@]}"; do ref_of "$name"; done
+  for name in "${SUPPORT_IMAGES[@]}" "${PLATFORM_IMAGES[@]}" "${SERVICE_IMAGES[@]}"; do ref_of "$name"; done
 }
 
 # The build context of a support or service image: images/<name>, except the S3 server's,
-# which is a directory holding only its binary (built from the Go module, cached).
+# which is a directory holding only its binary (built from the Go module, cached), and
+# Airflow's: the root project's lock, manifest, sources and DAGs, nothing else of the repo.
 context_of() {
   case "$1" in
+    airflow)
+      local dir="$POLYETL_CACHE/image-context/airflow"
+      rm -rf "$dir" && mkdir -p "$dir"
+      (cd "$REPO_ROOT" && cp -r pyproject.toml uv.lock README.md src dags "$dir/")
+      find "$dir" -name __pycache__ -type d -prune -exec rm -rf {} +
+      echo "$dir"
+      ;;
     s3-server)
       local bin dir="$POLYETL_CACHE/image-context/s3-server"
       bin="$("$REPO_ROOT/hack/s3-server.sh" install)"
@@ -75,7 +83,7 @@ build() {
     build_one "$lang" "$tool" "$REPO_ROOT/tasks/$lang" --label "org.polyetl.language=$lang"
     built+=("$(ref_of "$tool")")
   done
-  for name in "${SUPPORT_IMAGES[@]}" "${SERVICE_IMAGES[@]}"; do
+  for name in "${SUPPORT_IMAGES[@]}" "${PLATFORM_IMAGES[@]}" "${SERVICE_IMAGES[@]}"; do
     if [[ ${#wanted[@]} -gt 0 && ! " ${wanted[*]} " == *" $name "* ]]; then continue; fi
     build_one "$name" "$name" "$(context_of "$name")"
     built+=("$(ref_of "$name")")

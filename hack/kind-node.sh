@@ -61,7 +61,7 @@ go_build() {
   local t0=$SECONDS
   # -mod=mod lets the build record go.sum itself (no `go mod tidy`, which would fetch the
   # test dependencies of the whole module graph).
-  (cd "$work" && run env "${GO_ENV[@]}" go build -trimpath -ldflags="$ldflags" -o "$out.tmp/" "$@")
+  (cd "$work" && heartbeat "go build $name" run env "${GO_ENV[@]}" go build -trimpath -ldflags="$ldflags" -o "$out.tmp/" "$@")
   touch "$out.tmp/.done"
   rm -rf "$out"
   mv "$out.tmp" "$out"
@@ -71,7 +71,7 @@ go_build() {
 build_kubernetes() {
   local mod="$POLYETL_CACHE/go/mod/cache/download/k8s.io/kubernetes/@v/$K8S_VERSION.mod"
   if [[ ! -f "$BIN_ROOT/kubernetes-$K8S_VERSION/.done" && ! -f "$mod" ]]; then
-    (cd /tmp && run env "${GO_ENV[@]}" go mod download k8s.io/kubernetes@"$K8S_VERSION")
+    (cd /tmp && heartbeat "go mod download k8s.io/kubernetes" run env "${GO_ENV[@]}" go mod download k8s.io/kubernetes@"$K8S_VERSION")
   fi
   local minor="${K8S_VERSION#v1.}"
   minor="${minor%%.*}"
@@ -141,7 +141,7 @@ image_from() {
   local tags=() t
   for t in "$@"; do tags+=(--tag "$t"); done
   printf '%s\n' "$dockerfile" >"$ctx/Dockerfile"
-  DOCKER_BUILDKIT=1 run "$(docker_build_client)" build --quiet "${tags[@]}" "$ctx" >/dev/null
+  DOCKER_BUILDKIT=1 heartbeat "docker build $(basename "$ctx")" run "$(docker_build_client)" build --quiet "${tags[@]}" "$ctx" >/dev/null
   run docker save --output "$IMAGES_DIR.tmp/$(basename "$ctx").tar" "$@"
 }
 

@@ -119,7 +119,7 @@ cmd_load() {
     log "kind: all ${#refs[@]} images already loaded into $CLUSTER"
     return
   fi
-  run "$KIND" load docker-image --name "$CLUSTER" "${todo[@]}"
+  heartbeat "kind load (${#todo[@]} images)" run "$KIND" load docker-image --name "$CLUSTER" "${todo[@]}"
   printf '%s\n' "${ids[@]}" >>"$LOADED_FILE"
 }
 

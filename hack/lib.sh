@@ -23,6 +23,21 @@ until_true() {
   return 1
 }
 
+# heartbeat <label> <command...>: run the command; while it runs, say so every
+# $HEARTBEAT_S (30) seconds with the time elapsed, so a long silent step (a Go build, an image
+# load, a wait) never looks like a hang. The command's exit status is returned.
+heartbeat() {
+  local label="$1" t0 beat rc=0
+  shift
+  t0="$(date +%s)"
+  (while sleep "${HEARTBEAT_S:-30}"; do log "$label: still working ($(($(date +%s) - t0))s)"; done) &
+  beat=$!
+  "$@" || rc=$?
+  kill "$beat" 2>/dev/null || true
+  wait "$beat" 2>/dev/null || true
+  return "$rc"
+}
+
 # random_hex <bytes>: that many random bytes as lowercase hex (keys and passwords).
 random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
@@ -73,12 +88,20 @@ TASK_IMAGES=(
 SUPPORT_IMAGES=(
   "xcom-sidecar"
 )
+# Airflow itself (api-server, scheduler, dag-processor, triggerer, workers), from the root lock
+# with taskpods and the DAGs inside: the same image on every cluster (no official equivalent).
+# shellcheck disable=SC2034
+PLATFORM_IMAGES=(
+  "airflow"
+)
 # The services the pipelines talk to, for clusters that can't pull their official images
-# (k8s/overlays/local): ClickHouse's HTTP interface over chDB, and the S3 server.
+# (k8s/overlays/local): ClickHouse's HTTP interface over chDB, the S3 server, and PostgreSQL
+# (Airflow's metadata database) from Debian's packages.
 # shellcheck disable=SC2034
 SERVICE_IMAGES=(
   "chdb-http"
   "s3-server"
+  "postgres"
 )
 
 # ---------------------------------------------------------------- rootfs from Debian packages

@@ -3,7 +3,8 @@
 # Safe to re-run: each step checks first and does nothing when already satisfied.
 #
 #   Debian packages: docker.io (engine), debootstrap (local base images), Elixir/Erlang
-#     with dialyzer, build tools.
+#     with dialyzer, build tools, Chromium (the browser test of Airflow's UI drives it
+#     through Playwright; Playwright's own browser download can't work without the internet).
 #   Python: uv (pinned), then the root and tasks/python environments from their lock files.
 #   Rust and Go toolchains are expected on the machine (rustup / Go); this checks them.
 set -o errexit -o nounset -o pipefail
@@ -13,6 +14,7 @@ UV_VERSION="${UV_VERSION:-0.13.9}"
 APT_PACKAGES=(
   docker.io iptables debootstrap ca-certificates curl git make gcc libc6-dev
   elixir erlang-nox erlang-dev erlang-dialyzer erlang-src shellcheck jq
+  chromium fonts-dejavu-core
 )
 
 apt_packages() {

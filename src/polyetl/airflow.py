@@ -1,27 +1,34 @@
-"""Airflow on the host, driving the cluster: `airflow dags test` with SQLite metadata in a
-home directory of its own, acting as the operators' service account (never cluster admin)."""
+"""The Airflow deployed on the cluster, driven as its users drive it: through its REST API
+(`/api/v2`, behind a `kubectl port-forward` to the api-server), logged in as the UI's admin
+user from the generated Secret `airflow-users`. Runs are triggered with their conf, executed by
+the scheduler's KubernetesExecutor, and read back — task states and tries, results (xcom) and
+task logs (served from S3 once the pods are gone) — into a `DagRun`."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import sqlite3
-import subprocess
 import time
-from contextlib import closing
-from dataclasses import dataclass, field
-from functools import cached_property
-from pathlib import Path
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from polyetl.cluster import REPO_ROOT, Cluster
+import httpx
+
+from polyetl.cluster import Cluster
 
 TaskKey = tuple[str, int]  # (task_id, map_index); -1 for a task that isn't mapped
+API_SERVICE = "airflow-api-server"
+API_PORT = 8080
+USERS_SECRET = "airflow-users"  # noqa: S105 - the Secret's name, not a password
+ADMIN = "admin"
+FINISHED = frozenset({"success", "failed"})
 
 
 class AirflowError(RuntimeError):
-    """An airflow CLI call failed outright (not a DAG run that failed: that is a result)."""
+    """The API refused a call or a run never finished (a failed run is a result, not this)."""
 
 
 @dataclass
@@ -38,7 +45,7 @@ class TaskInstance:
 
 @dataclass
 class DagRun:
-    """What one `airflow dags test` did: states, results (xcom) and the task logs."""
+    """One DAG run as Airflow recorded it: states, results (xcom) and every try's task log."""
 
     dag_id: str
     run_id: str
@@ -46,8 +53,7 @@ class DagRun:
     seconds: float
     tasks: dict[TaskKey, TaskInstance]
     results: dict[TaskKey, Any]
-    output: str  # the CLI's stdout + stderr (task logs are streamed into it too)
-    logs: str  # every task log file of the run
+    logs: str
 
     def results_of(self, task_id: str) -> list[Any]:
         """The return values of a task, every map index, in index order."""
@@ -56,126 +62,207 @@ class DagRun:
     def states_of(self, task_id: str) -> list[str | None]:
         return [ti.state for (t, _), ti in sorted(self.tasks.items()) if t == task_id]
 
+    def tries(self) -> set[tuple[str, int, int]]:
+        """(task_id, map_index, try) of every try that ran."""
+        return {
+            (task_id, index, n)
+            for (task_id, index), ti in self.tasks.items()
+            for n in range(1, ti.try_number + 1)
+            if ti.state not in (None, "skipped", "upstream_failed", "removed")
+        }
 
-def _epoch(value: str | None) -> float | None:
-    if value is None:
-        return None
-    from datetime import datetime  # noqa: PLC0415 - only here
 
-    return datetime.fromisoformat(value).timestamp()
+def epoch(value: str | None) -> float | None:
+    return None if value is None else datetime.fromisoformat(value).timestamp()
+
+
+def log_text(content: list[Any]) -> str:
+    """A task log as text: each structured record's event, then its other fields as JSON."""
+    lines = []
+    for record in content:
+        if isinstance(record, dict):
+            rest = {k: v for k, v in record.items() if k not in ("event", "timestamp")}
+            lines.append(f"{record.get('event', '')} {json.dumps(rest) if rest else ''}".rstrip())
+        else:
+            lines.append(str(record))
+    return "\n".join(lines)
 
 
 @dataclass
 class Airflow:
-    """One Airflow home (SQLite), the repository's dags/, the cluster's namespace."""
+    """A logged-in client of one api-server (see `connect`)."""
 
-    home: Path
-    cluster: Cluster
-    image_tag: str
-    dags_folder: Path = REPO_ROOT / "dags"
-    extra_env: dict[str, str] = field(default_factory=dict)
+    http: httpx.Client
 
-    @cached_property
-    def kubeconfig(self) -> Path:
-        """The operators' service account kubeconfig (a 24 h token), made once."""
-        return self.cluster.airflow_kubeconfig()
+    @classmethod
+    @contextmanager
+    def connect(cls, cluster: Cluster, user: str = ADMIN) -> Iterator[Airflow]:
+        """Port-forward to the api-server, log in as `user` (password from the Secret)."""
+        password = cluster.secret(USERS_SECRET)[user]
+        with (
+            cluster.port_forward(API_SERVICE, API_PORT) as port,
+            httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http,
+        ):
+            http.headers["Authorization"] = f"Bearer {cls.login(http, user, password)}"
+            yield cls(http)
 
-    def env(self) -> dict[str, str]:
-        kubeconfig = self.kubeconfig
-        connection = {
-            "conn_type": "kubernetes",
-            "extra": {
-                "in_cluster": False,
-                "kube_config_path": str(kubeconfig),
-                "namespace": self.cluster.namespace,
-            },
-        }
-        return {
-            **os.environ,
-            "AIRFLOW_HOME": str(self.home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(self.dags_folder),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
-            "AIRFLOW_CONN_KUBERNETES_DEFAULT": json.dumps(connection),
-            "KUBECONFIG": str(kubeconfig),
-            "POLYETL_IMAGE_TAG": self.image_tag,
-            "POLYETL_NAMESPACE": self.cluster.namespace,
-            **self.extra_env,
-        }
+    @staticmethod
+    def login(http: httpx.Client, user: str, password: str) -> str:
+        """A JWT for the REST API (SimpleAuthManager's `POST /auth/token`)."""
+        answer = http.post("/auth/token", json={"username": user, "password": password})
+        if answer.status_code != httpx.codes.CREATED:
+            raise AirflowError(f"login as {user} answered {answer.status_code}: {answer.text}")
+        token: str = answer.json()["access_token"]
+        return token
 
-    def cli(
-        self, *args: str, timeout: float = 300, env: dict[str, str] | None = None
-    ) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["airflow", *args],
-            env=env or self.env(),
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
+    # ----------------------------------------------------------------------- calls
 
-    def reset(self) -> None:
-        """A fresh home: empty metadata DB, no logs."""
-        shutil.rmtree(self.home, ignore_errors=True)
-        self.home.mkdir(parents=True)
-        done = self.cli("db", "migrate", timeout=600)
-        if done.returncode != 0:
-            raise AirflowError(f"airflow db migrate failed: {done.stderr[-3000:]}")
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        query: dict[str, Any] | None = None,
+    ) -> Any:
+        """One REST call; its JSON answer. AirflowError names the call and Airflow's answer."""
+        answer = self.http.request(method, f"/api/v2{path}", json=body, params=query)
+        if answer.is_error:
+            raise AirflowError(
+                f"{method} {path} answered {answer.status_code}: {answer.text[:2000]}"
+            )
+        return answer.json()
 
-    def test(
-        self, dag_id: str, conf: dict[str, Any] | None = None, timeout: float = 1800
-    ) -> DagRun:
-        """`airflow dags test <dag_id>` (one run, in this process's shell); what it did."""
-        args = ["dags", "test", dag_id]
-        if conf:
-            args += ["--conf", json.dumps(conf)]
-        with closing(self._db()) as db:
-            before = {
-                r for (r,) in db.execute("SELECT run_id FROM dag_run WHERE dag_id = ?", (dag_id,))
-            }
-        t0 = time.monotonic()
-        proc = self.cli(*args, timeout=timeout)
-        seconds = time.monotonic() - t0
-        with closing(self._db()) as db:
-            runs = [
-                (run_id, state)
-                for run_id, state in db.execute(
-                    "SELECT run_id, state FROM dag_run WHERE dag_id = ?", (dag_id,)
-                )
-                if run_id not in before
-            ]
-            if len(runs) != 1:
+    def get(self, path: str, **query: Any) -> Any:
+        return self.call("GET", path, query=query or None)
+
+    @staticmethod
+    def quote(value: str) -> str:
+        return urllib.parse.quote(value, safe="")
+
+    # ------------------------------------------------------------------------ dags
+
+    def wait_for_dag(self, dag_id: str, timeout_s: float = 300) -> None:
+        """Until the dag-processor has parsed the DAG (right after a deploy it may not have);
+        a DAG file that fails to import is reported at once, with Airflow's error."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            answer = self.http.get(f"/api/v2/dags/{self.quote(dag_id)}")
+            if answer.status_code == httpx.codes.OK:
+                return
+            if answer.status_code != httpx.codes.NOT_FOUND:
                 raise AirflowError(
-                    f"airflow dags test {dag_id} made {len(runs)} runs (exit {proc.returncode}):"
-                    f"\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+                    f"GET /dags/{dag_id} answered {answer.status_code}: {answer.text}"
                 )
-            run_id, state = runs[0]
-            tasks = {
-                (task_id, map_index): TaskInstance(state, tries, _epoch(start), _epoch(end))
-                for task_id, map_index, state, tries, start, end in db.execute(
-                    "SELECT task_id, map_index, state, try_number, start_date, end_date "
-                    "FROM task_instance WHERE dag_id = ? AND run_id = ?",
-                    (dag_id, run_id),
-                )
-            }
-            results = {
-                (task_id, map_index): json.loads(value) if isinstance(value, str) else value
-                for task_id, map_index, value in db.execute(
-                    "SELECT task_id, map_index, value FROM xcom "
-                    "WHERE dag_id = ? AND run_id = ? AND key = 'return_value'",
-                    (dag_id, run_id),
-                )
-            }
-        logs = "\n".join(
-            path.read_text(errors="replace")
-            for path in sorted((self.home / "logs").rglob("*.log"))
-            if f"run_id={run_id}" in str(path)
-        )
-        return DagRun(
-            dag_id, run_id, state, seconds, tasks, results, proc.stdout + proc.stderr, logs
-        )
+            errors = self.get("/importErrors").get("import_errors", [])
+            if errors:
+                raise AirflowError(f"DAG import errors: {errors}")
+            if time.monotonic() > deadline:
+                raise AirflowError(f"DAG {dag_id} not parsed within {timeout_s:.0f} s")
+            time.sleep(2)
 
-    def _db(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.home / "airflow.db")
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        """A new run of the DAG with this conf, unpaused first; its run id."""
+        self.wait_for_dag(dag_id)
+        self.call("PATCH", f"/dags/{self.quote(dag_id)}", {"is_paused": False})
+        made = self.call(
+            "POST",
+            f"/dags/{self.quote(dag_id)}/dagRuns",
+            {"logical_date": None, "conf": conf or {}},
+        )
+        run_id: str = made["dag_run_id"]
+        return run_id
+
+    def wait(self, dag_id: str, run_id: str, timeout_s: float = 1800, progress: bool = True) -> str:
+        """The run's final state (success or failed), polled every 2 s; with `progress`, a
+        line at least every 30 s saying how far it got, so a long run never looks hung."""
+        t0 = time.monotonic()
+        path = f"/dags/{self.quote(dag_id)}/dagRuns/{self.quote(run_id)}"
+        said, said_at = "", t0
+        while time.monotonic() < t0 + timeout_s:
+            state: str = self.get(path)["state"]
+            if state in FINISHED:
+                return state
+            now = time.monotonic()
+            if progress and now - said_at >= 10:
+                line = self.progress(dag_id, run_id)
+                if line != said or now - said_at >= 30:
+                    print(f"  {dag_id}: {state}, {line} ({now - t0:.0f} s)", flush=True)
+                    said, said_at = line, now
+            time.sleep(2)
+        raise AirflowError(f"run {run_id} of {dag_id} not finished after {timeout_s:.0f} s")
+
+    def progress(self, dag_id: str, run_id: str) -> str:
+        """'3 success, 1 running, 2 queued': the run's task instances by state."""
+        counts: dict[str, int] = {}
+        for ti in self.task_instances(dag_id, run_id):
+            state = ti["state"] or "waiting"
+            counts[state] = counts.get(state, 0) + 1
+        return ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+
+    def run(
+        self, dag_id: str, conf: dict[str, Any] | None = None, timeout_s: float = 1800
+    ) -> DagRun:
+        """Trigger a run, follow it to the end, read back what it did."""
+        t0 = time.monotonic()
+        run_id = self.trigger(dag_id, conf)
+        state = self.wait(dag_id, run_id, timeout_s)
+        return self.read(dag_id, run_id, state, time.monotonic() - t0)
+
+    # ------------------------------------------------------------------ read back
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
+        path = f"/dags/{self.quote(dag_id)}/dagRuns/{self.quote(run_id)}/taskInstances"
+        found: list[dict[str, Any]] = []
+        while True:
+            page = self.get(path, limit=100, offset=len(found))
+            found += page["task_instances"]
+            if not page["task_instances"] or len(found) >= page["total_entries"]:
+                return found
+
+    def result(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> Any:
+        """A task's return value (xcom), or None when it returned nothing."""
+        path = (
+            f"/dags/{self.quote(dag_id)}/dagRuns/{self.quote(run_id)}/taskInstances/"
+            f"{self.quote(task_id)}/xcomEntries/return_value"
+        )
+        answer = self.http.get(f"/api/v2{path}", params={"map_index": map_index})
+        if answer.status_code == httpx.codes.NOT_FOUND:
+            return None
+        if answer.is_error:
+            raise AirflowError(f"GET {path} answered {answer.status_code}: {answer.text[:2000]}")
+        value = answer.json()["value"]
+        return json.loads(value) if isinstance(value, str) else value
+
+    def log(self, dag_id: str, run_id: str, task_id: str, map_index: int, attempt: int) -> str:
+        """One try's task log, as Airflow serves it (S3 once the pods are gone); a try whose
+        worker never started its task has none."""
+        path = (
+            f"/dags/{self.quote(dag_id)}/dagRuns/{self.quote(run_id)}/taskInstances/"
+            f"{self.quote(task_id)}/logs/{attempt}"
+        )
+        answer = self.http.get(
+            f"/api/v2{path}", params={"map_index": map_index, "full_content": "true"}
+        )
+        if answer.status_code == httpx.codes.NOT_FOUND:
+            return "(no log: this try never started its task)"
+        if answer.is_error:
+            raise AirflowError(f"GET {path} answered {answer.status_code}: {answer.text[:2000]}")
+        return log_text(answer.json().get("content") or [])
+
+    def read(self, dag_id: str, run_id: str, state: str, seconds: float) -> DagRun:
+        tasks: dict[TaskKey, TaskInstance] = {}
+        results: dict[TaskKey, Any] = {}
+        logs: list[str] = []
+        for ti in self.task_instances(dag_id, run_id):
+            key = (ti["task_id"], ti["map_index"])
+            tasks[key] = TaskInstance(
+                ti["state"], ti["try_number"], epoch(ti["start_date"]), epoch(ti["end_date"])
+            )
+            if ti["state"] == "success":
+                value = self.result(dag_id, run_id, *key)
+                if value is not None:
+                    results[key] = value
+            for attempt in range(1, ti["try_number"] + 1):
+                header = f"--- {key[0]}[{key[1]}] try {attempt} ---"
+                logs.append(f"{header}\n{self.log(dag_id, run_id, *key, attempt)}")
+        return DagRun(dag_id, run_id, state, seconds, tasks, results, "\n".join(logs))

@@ -1,15 +1,21 @@
-"""The main job: both pipelines on the kind cluster, run by Airflow on the host, then what
-happened. `make demo` brings up the cluster, images and services first (hack/demo.sh), then:
+"""The main job: both pipelines on the kind cluster, run by the Airflow deployed there, then
+what happened. `make demo` brings up the cluster, images, services and Airflow first
+(hack/demo.sh), then:
 
-    python -m polyetl.demo [--airflow-home DIR]
+    python -m polyetl.demo [--inner-loop [--airflow-home DIR]]
 
 1. seed: provider feeds from the shared generator into S3 (raw/…), a source database in
    ClickHouse (`analytics`: three tables);
-2. `airflow dags test s3_ingest`: discover → per batch transform → load → archive;
-3. `airflow dags test clickhouse_db_sync`: plan → prepare → copy per table → verify → swap →
-   cleanup, source → destination;
+2. trigger `s3_ingest` through Airflow's REST API: discover → per batch transform → load →
+   archive, each task a worker pod (KubernetesExecutor) starting the task's own pod;
+3. trigger `clickhouse_db_sync` with conf `{"database": "analytics"}`: plan → prepare → copy per
+   table → verify → swap → cleanup, source → destination;
 4. print rows per provider and table, rows quarantined per reason (against what the generator
-   says must be quarantined), objects archived, and the sync verified table by table.
+   says must be quarantined), objects archived, the sync verified table by table, and where
+   the UI is.
+
+`--inner-loop` runs the same DAGs with `airflow dags test` on the host instead (SQLite, no
+scheduler): the quick loop for a DAG author, not the main job.
 
 Exit 0 when both runs succeeded and every figure matches what the seed implies, else 1.
 """
@@ -25,6 +31,7 @@ from pathlib import Path
 from polyetl import seed
 from polyetl.airflow import Airflow, DagRun
 from polyetl.cluster import Cluster, hack
+from polyetl.dags_test import DagsTest
 from polyetl.state import IngestState, Services, ingest_state, services, staging_left, sync_state
 
 BUCKET = "polyetl"
@@ -90,12 +97,37 @@ def sync_report(run: DagRun, svc: Services) -> bool:
     return ok and not leftover
 
 
+UI_HELP = """
+Airflow's UI (and REST API) on this machine:
+  make airflow-ui                         # kubectl port-forward to the api-server; keep it running
+  open http://localhost:8080              # user: admin
+  hack/deploy.sh password admin           # prints admin's password (generated; never in git)
+Both runs are there: graph, task tries, and each task's log (kept in S3 after its pods are gone)."""
+
+
+def inner_loop(cluster: Cluster, home: Path, tag: str) -> tuple[DagRun, DagRun]:
+    """Both DAGs with `airflow dags test` on the host (fresh SQLite metadata each time)."""
+    airflow = DagsTest(home, cluster, tag)
+    say(f"inner loop: airflow dags test, fresh metadata in {home}")
+    airflow.reset()
+    ingest = airflow.test("s3_ingest")
+    return ingest, airflow.test("clickhouse_db_sync", {"database": DATABASE})
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     cache = Path(os.environ.get("POLYETL_CACHE", Path.home() / ".cache" / "polyetl"))
     cluster = Cluster()
     parser.add_argument(
-        "--airflow-home", type=Path, default=cache / "demo" / f"airflow-{cluster.name}"
+        "--inner-loop",
+        action="store_true",
+        help="run the DAGs with `airflow dags test` on the host instead of the deployed Airflow",
+    )
+    parser.add_argument(
+        "--airflow-home",
+        type=Path,
+        default=cache / "demo" / f"airflow-{cluster.name}",
+        help="the inner loop's Airflow home (SQLite metadata, logs)",
     )
     args = parser.parse_args(argv)
     tag = hack("images.sh", "tag")
@@ -111,25 +143,28 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  clickhouse-source {DATABASE}.{table}: {rows:,} rows")
         before = ingest_state(svc, BUCKET)
 
-        airflow = Airflow(args.airflow_home, cluster, tag)
-        say(f"Airflow: fresh metadata in {args.airflow_home}")
-        airflow.reset()
-        say("airflow dags test s3_ingest")
-        ingest = airflow.test("s3_ingest")
-        say("airflow dags test clickhouse_db_sync")
-        synced = airflow.test("clickhouse_db_sync", {"database": DATABASE})
+        if args.inner_loop:
+            ingest, synced = inner_loop(cluster, args.airflow_home, tag)
+        else:
+            with Airflow.connect(cluster) as airflow:
+                say("s3_ingest: triggered through Airflow's REST API")
+                ingest = airflow.run("s3_ingest")
+                say("clickhouse_db_sync: triggered through Airflow's REST API")
+                synced = airflow.run("clickhouse_db_sync", {"database": DATABASE})
 
         say("what happened")
         ok = ingest_report(ingest, before, ingest_state(svc, BUCKET), want)
         ok &= sync_report(synced, svc)
-    print(f"\nlogs: {args.airflow_home}/logs   total {time.monotonic() - t0:.0f} s")
+    print(f"\ntotal {time.monotonic() - t0:.0f} s")
+    if not args.inner_loop:
+        print(UI_HELP)
     if not ok:
         print(
             "demo: FAILED — a run failed or a figure differs from the seed (above)", file=sys.stderr
         )
         for run in (ingest, synced):
             if run.state != "success":
-                print(run.output[-4000:], file=sys.stderr)
+                print(run.logs[-4000:], file=sys.stderr)
         return 1
     say("demo: both pipelines ran; every figure matches the seed")
     return 0

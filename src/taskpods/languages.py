@@ -26,13 +26,15 @@ class PythonImage:
 
 
 class RustImage:
-    """rstask: CPU-bound streaming transform with bounded memory."""
+    """rstask: CPU-bound streaming transform with bounded memory. Requests stay modest (no
+    CPU limit: it bursts onto idle cores) so two medium tasks and their Airflow workers fit
+    beside the platform on a 2-core node (k8s/base/airflow/airflow.cfg, parallelism)."""
 
     language: ClassVar[str] = "rust"
     tool: ClassVar[str] = "rstask"
     sizes: ClassVar[Mapping[str, k8s.V1ResourceRequirements]] = {
-        "small": resources("250m", "64Mi", None, "256Mi"),
-        "medium": resources("500m", "128Mi", None, "512Mi"),
+        "small": resources("100m", "64Mi", None, "256Mi"),
+        "medium": resources("250m", "128Mi", None, "512Mi"),
         "large": resources("1", "256Mi", None, "1Gi"),
     }
 

@@ -1,6 +1,7 @@
-"""Both pipelines on the kind cluster, run by Airflow (`airflow dags test`, acting as the
-operators' service account) against the platform `make deploy` installs — the same path as
-`make demo` (src/polyetl), with the outcomes asserted:
+"""Both pipelines on the kind cluster, run by the Airflow `make deploy` installs there —
+triggered through its REST API with their conf, executed by the scheduler's
+KubernetesExecutor (a worker pod per task try, starting the task's own pod) — the same path
+as `make demo` (src/polyetl), with the outcomes asserted:
 
 * s3_ingest lands exactly the generator's good rows, quarantines exactly its bad rows per
   reason, archives every raw object; a second run with the same objects delivered again
@@ -9,22 +10,25 @@ operators' service account) against the platform `make deploy` installs — the 
   a second run leaves the same fingerprints and no staging database;
 * a task pod deleted while its container runs is retried by Airflow and the run ends in the
   state a clean run gives (the generator's exact figures, no duplicates);
-* an image outside the registry allowlist fails the run at once, with no pod created;
-* every pod created meanwhile satisfies the restricted Pod Security profile, judged from the
-  pod objects the API server returned (a watch), not from our own specs;
-* no secret value appears in any task log.
+* an image outside the registry allowlist fails the run at once, with no task pod created;
+* every task try ran in a worker pod of its own, made by the executor as Airflow's service
+  account (an admission policy lets no one else make worker or task pods);
+* every pod created meanwhile — Airflow's and PostgreSQL's own included — satisfies the
+  restricted Pod Security profile, judged from the pod objects the API server returned (a
+  watch), not from our own specs;
+* no secret value appears in any task log (read back through the REST API, from S3).
 
 Tests run in file order and build on each other's state (one platform per session).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -122,6 +126,14 @@ class PodRecorder:
         """The pods seen so far (a copy: the watch thread keeps adding)."""
         return dict(self.pods)
 
+    def worker_pods(self) -> list[dict[str, Any]]:
+        """The KubernetesExecutor's worker pods (one per task try)."""
+        return [
+            p
+            for p in self.snapshot().values()
+            if (p["metadata"].get("labels") or {}).get("kubernetes_executor") == "True"
+        ]
+
     def task_pods(self, pipeline: str | None = None) -> list[dict[str, Any]]:
         return [
             p
@@ -144,25 +156,22 @@ class World:
     ingest_after_first: IngestState | None = None
 
     def run(self, dag_id: str, conf: dict[str, Any] | None = None) -> DagRun:
-        made = self.airflow.test(dag_id, conf)
+        made = self.airflow.run(dag_id, conf)
         self.runs.append(made)
         return made
 
 
 @pytest.fixture(scope="module")
-def world(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def world(cluster: Cluster) -> Iterator[World]:
     platform = Platform(name=cluster.name)
-    hack("deploy.sh", "apply")
     kubeconfig = hack("kind.sh", "kubeconfig")
     api = k8s_client.CoreV1Api(k8s_config.new_client_from_config(config_file=kubeconfig))
     recorder = PodRecorder(api, platform.namespace)
-    recorder.start()
+    recorder.start()  # before the deploy: Airflow's and PostgreSQL's pods are judged too
+    hack("deploy.sh", "apply")
     tag = hack("images.sh", "tag")
-    home = Path(tmp_path_factory.mktemp("airflow"))
-    airflow = Airflow(home, platform, tag)
-    airflow.reset()
     try:
-        with services(platform) as svc:
+        with services(platform) as svc, Airflow.connect(platform) as airflow:
             yield World(platform, svc, airflow, recorder, f"polyetl/rstask:{tag}")
     finally:
         recorder.stop()
@@ -181,7 +190,7 @@ def test_ingest_lands_every_good_row_once_and_quarantines_every_bad_one(world: W
 
     run = world.run("s3_ingest")
 
-    assert run.state == "success", run.output[-5000:]
+    assert run.state == "success", run.logs[-5000:]
     after = ingest_state(world.svc, BUCKET)
     assert after.rows - before.rows == want["rows_out"]
     assert after.duplicates == 0
@@ -200,7 +209,7 @@ def test_ingest_again_with_the_same_objects_changes_nothing(world: World) -> Non
 
     run = world.run("s3_ingest")
 
-    assert run.state == "success", run.output[-5000:]
+    assert run.state == "success", run.logs[-5000:]
     assert run.states_of("discover") == ["skipped"]  # nothing new: the ledger knows them
     again = ingest_state(world.svc, BUCKET)
     assert (again.rows, again.checksum, again.duplicates) == (first.rows, first.checksum, 0)
@@ -216,7 +225,7 @@ def test_sync_makes_the_destination_equal_the_source_and_again_changes_nothing(
 
     first = world.run("clickhouse_db_sync", {"database": DATABASE})
 
-    assert first.state == "success", first.output[-5000:]
+    assert first.state == "success", first.logs[-5000:]
     state = sync_state(world.svc, DATABASE)
     assert set(state) == set(seeded)
     assert all(t.same for t in state.values()), state
@@ -225,7 +234,7 @@ def test_sync_makes_the_destination_equal_the_source_and_again_changes_nothing(
 
     second = world.run("clickhouse_db_sync", {"database": DATABASE})
 
-    assert second.state == "success", second.output[-5000:]
+    assert second.state == "success", second.logs[-5000:]
     assert sync_state(world.svc, DATABASE) == state
     assert not staging_left(world.svc, DATABASE)
 
@@ -259,7 +268,7 @@ def test_a_task_pod_killed_mid_run_is_retried_to_the_clean_state(world: World) -
         world.recorder.hooks.remove(kill_first_running_load)
 
     assert killed, "the load pod was never seen running"
-    assert run.state == "success", run.output[-5000:]
+    assert run.state == "success", run.logs[-5000:]
     assert [ti.try_number for (t, _), ti in run.tasks.items() if t == "ingest.load"] == [2]
     after = ingest_state(world.svc, BUCKET)
     # exactly what a clean run gives: the generator's figures, nothing twice
@@ -270,7 +279,7 @@ def test_a_task_pod_killed_mid_run_is_retried_to_the_clean_state(world: World) -
     assert after.archived == before.archived + len(FEEDS_B)
 
 
-def test_an_image_outside_the_allowlist_fails_fast_without_a_pod(world: World) -> None:
+def test_an_image_outside_the_allowlist_fails_fast_without_a_task_pod(world: World) -> None:
     started = time.time()
     pods_before = set(world.recorder.snapshot())
     rogue = "registry.evil.example/polyetl/pytask:1.0.0"
@@ -282,11 +291,41 @@ def test_an_image_outside_the_allowlist_fails_fast_without_a_pod(world: World) -
     assert (plan.state, plan.try_number) == ("failed", 1)  # not retried
     assert plan.seconds is not None
     assert plan.seconds < 20
-    assert rogue in run.output
-    assert "allowed registr" in run.output
+    assert rogue in run.logs
+    assert "allowed registr" in run.logs
     time.sleep(2)  # let the watch catch up with anything that might have been created
     new = [p for uid, p in world.recorder.snapshot().items() if uid not in pods_before]
-    assert [p["metadata"]["name"] for p in new] == [], f"pods created since {started}"
+    # the plan's worker pod ran the operator, which refused the image before making a pod
+    tasks = [p["metadata"]["annotations"].get("task_id") for p in new]
+    assert tasks == ["plan"], (
+        f"pods created since {started}: {[p['metadata']['name'] for p in new]}"
+    )
+    assert "polyetl.io/task" not in (new[0]["metadata"].get("labels") or {})
+
+
+def test_every_task_try_ran_in_a_worker_pod_made_by_airflow(world: World) -> None:
+    workers = world.recorder.worker_pods()
+    seen: dict[str, set[tuple[str, int, int]]] = {}
+    for pod in workers:
+        meta = pod["metadata"]["annotations"]
+        seen.setdefault(meta["run_id"], set()).add(
+            (meta["task_id"], int(meta.get("map_index", -1)), int(meta["try_number"]))
+        )
+        assert pod["spec"]["serviceAccountName"] == "polyetl-airflow"
+    assert len(workers) == sum(len(tries) for tries in seen.values()), "one pod per try"
+    for run in world.runs:
+        assert seen.get(run.run_id) == run.tries(), run.run_id
+    # Who made them: the API server admits worker and task pods from Airflow's service
+    # account only (k8s/base/admission.yaml); cluster admin itself is refused.
+    impostor = {**workers[0], "metadata": {**workers[0]["metadata"], "name": "not-airflow"}}
+    for key in ("uid", "resourceVersion", "creationTimestamp", "managedFields", "ownerReferences"):
+        impostor["metadata"].pop(key, None)
+    impostor.pop("status", None)
+    refused = world.platform.kubectl(
+        "create", "--dry-run=server", "-f", "-", stdin=json.dumps(impostor), check=False
+    )
+    assert refused.returncode != 0
+    assert "only Airflow's service account" in refused.stderr, refused.stderr
 
 
 def restricted_violations(pod: dict[str, Any]) -> list[str]:
@@ -350,7 +389,7 @@ def test_no_secret_value_in_any_task_log(world: World) -> None:
     ]
     assert len(secrets) == 4
     assert all(len(s) >= 16 for s in secrets)
-    logs = "\n".join(run.logs + run.output for run in world.runs)
+    logs = "\n".join(run.logs for run in world.runs)
     # the logs are really there: every task's own JSON lines reached them
     for line in ('"tool":"rstask"', '"tool":"pytask"', '"tool":"extask"'):
         assert line in logs

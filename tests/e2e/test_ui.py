@@ -1,0 +1,129 @@
+"""Airflow's UI in a real browser: headless Chromium (Debian's package, driven by Playwright
+through `executable_path`; Playwright's own browser download can't work here), against the
+api-server deployed on the e2e cluster, behind a port-forward. Logs in as the generated admin
+user, sees both DAGs, opens the s3_ingest run the pipeline tests finished, opens its
+`transform` task's log — served from S3, the task's pods long gone — and finds a line the
+task itself wrote. A screenshot of each step is kept with the test's output
+(`$POLYETL_CACHE/e2e-screenshots/`, printed at the end).
+
+Runs after tests/e2e/test_pipelines.py (file order), which leaves finished runs behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from polyetl.airflow import Airflow
+from polyetl.cluster import Cluster as Platform
+from tests.e2e.conftest import Cluster
+
+pytestmark = pytest.mark.kind
+
+CHROMIUM = "/usr/bin/chromium"
+# What a closed network needs: no background fetches, no sync, no first-run, no GPU.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SHOTS = (
+    Path(os.environ.get("POLYETL_CACHE", Path.home() / ".cache" / "polyetl")) / "e2e-screenshots"
+)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser test, but {CHROMIUM} is missing (make setup)")
+        pytest.skip(f"{CHROMIUM} missing: make setup installs Debian's chromium")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def platform(cluster: Cluster) -> Platform:
+    return Platform(name=cluster.name)
+
+
+@pytest.fixture(scope="module")
+def ui(platform: Platform) -> Iterator[str]:
+    """The api-server's base URL on this machine (a port-forward for the module)."""
+    with platform.port_forward("airflow-api-server", 8080) as port:
+        yield f"http://127.0.0.1:{port}"
+
+
+def shot(page: Page, name: str) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def finished_ingest_run(platform: Platform) -> tuple[str, int, str]:
+    """(run id, transform map index, a line that task wrote) of the newest successful
+    s3_ingest run with a transform, read through the REST API."""
+    with Airflow.connect(platform) as airflow:
+        runs = airflow.get(
+            "/dags/s3_ingest/dagRuns", order_by="-start_date", state="success", limit=20
+        )["dag_runs"]
+        for run in runs:
+            for ti in airflow.task_instances("s3_ingest", run["dag_run_id"]):
+                if ti["task_id"] == "ingest.transform" and ti["state"] == "success":
+                    log = airflow.log(
+                        "s3_ingest", run["dag_run_id"], "ingest.transform", ti["map_index"], 1
+                    )
+                    # the transform's own JSON line: its final message with the counts
+                    lines = [ln for ln in log.splitlines() if '"tool":"rstask"' in ln]
+                    assert lines, f"no rstask line in the transform log:\n{log[-3000:]}"
+                    written = re.search(r'"msg":"([^"]+)"', lines[-1])
+                    assert written, lines[-1]
+                    return run["dag_run_id"], ti["map_index"], written.group(1)
+    pytest.fail("no successful s3_ingest run with a transform: run tests/e2e/test_pipelines.py")
+
+
+def test_a_user_logs_in_and_reads_a_finished_task_log(
+    browser: Browser, platform: Platform, ui: str
+) -> None:
+    run_id, map_index, line = finished_ingest_run(platform)
+    password = platform.secret("airflow-users")["admin"]
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.set_default_timeout(60_000)
+
+    page.goto(f"{ui}/")
+    page.get_by_label(re.compile("username", re.IGNORECASE)).fill("admin")
+    page.get_by_label(re.compile("password", re.IGNORECASE)).fill(password)
+    shot(page, "1-login")
+    page.get_by_role("button", name=re.compile("sign in|log in|login", re.IGNORECASE)).click()
+
+    page.goto(f"{ui}/dags")
+    expect(page.get_by_text("s3_ingest", exact=True).first).to_be_visible()
+    expect(page.get_by_text("clickhouse_db_sync", exact=True).first).to_be_visible()
+    shot(page, "2-dags")
+
+    page.goto(f"{ui}/dags/s3_ingest/runs/{quote(run_id, safe='')}")
+    expect(page.get_by_text(run_id).first).to_be_visible()
+    expect(page.get_by_text(re.compile("success", re.IGNORECASE)).first).to_be_visible()
+    shot(page, "3-run")
+
+    task = f"{ui}/dags/s3_ingest/runs/{quote(run_id, safe='')}/tasks/ingest.transform"
+    page.goto(f"{task}/mapped/{map_index}" if map_index >= 0 else task)
+    expect(page.get_by_text(line).first).to_be_visible()
+    path = shot(page, "4-transform-log")
+    print(f"screenshots: {SHOTS} (last: {path.name})")
+    assert path.stat().st_size > 10_000  # a rendered page, not a blank one
