@@ -76,8 +76,9 @@ bench: ## Benchmarks with ratios against references measured in the same run
 	uv run --frozen python -m bench.clickhouse_load
 	uv run --frozen python -m bench.rust_transform
 
-bench-pods: ## Per-task overhead of the pod operators vs `kubectl run` (needs `make demo` first)
+bench-pods: ## Per-task cost through the deployed Airflow vs `kubectl run`; pods' memory (after `make demo`)
 	uv run --frozen python -m bench.pod_overhead
+	uv run --frozen python -m bench.platform_memory
 
 ##@ Cluster
 

@@ -1,22 +1,25 @@
-"""What Airflow's pod operators add per task, on the kind cluster, against `kubectl run`.
+"""What a pod task costs on the kind cluster, against `kubectl run` of the same image.
 
 The same image and command (`rstask selfcheck`: starts, checks its config, writes a result,
 exits — a few milliseconds of its own work), in the same cluster and namespace, one pod at a
-time:
+time, `--tasks` of each:
 
-* **Airflow**: a DAG of `--tasks` RustTasks in a chain, run by `airflow dags test` as the
-  operators' service account (the same path as `make demo`). Per task: the task instance's
-  wall time (Airflow's start → end: render, pod create, schedule, pull-free start, log
-  streaming, the xcom sidecar read, pod delete);
-* **kubectl run**: `kubectl run --rm --attach --restart=Never` of the same image with the same
+* **kubectl run** (the references): `kubectl run --rm --attach --restart=Never` with the same
   restricted security context, wall time from the command's start to its exit (pod create,
-  schedule, start, attach, delete).
+  schedule, start, attach, delete) — of the task image, and of the Airflow image running
+  `airflow version` (what a worker pod's own start is compared with);
+* **deployed Airflow**: the DAG `platform_selfcheck` triggered through the REST API with
+  `rounds = --tasks`, so the scheduler's KubernetesExecutor starts a worker pod per round and
+  the worker's RustTask starts the task pod. A pod watch times each round's phases: worker
+  pod seen → task started in the worker (Airflow's start_date) → task pod seen → its container
+  running → terminated → task done (end_date);
+* **operator alone** (`airflow dags test` on the host, no executor): a DAG of `--tasks`
+  RustTasks in a chain; per task the task instance's wall time.
 
-Overhead per task = wall time minus the container's own runtime (first to last JSON log line of
-rstask, measured in the task log). The ratio Airflow / kubectl run is the cost of the
-operator's extra steps (sidecar, xcom exec, log stream, polling).
+Overhead per task = wall time minus the container's own runtime (first to last JSON log line
+of rstask). The ratios against `kubectl run` are in the same run.
 
-Needs the cluster and the platform: `make kind-up deploy` (or `make demo`) first.
+Needs the cluster and the platform: `make demo` (or `make kind-up deploy`) first.
 
     python -m bench.pod_overhead [--tasks 6]
 """
@@ -29,11 +32,15 @@ import re
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from polyetl.airflow import Airflow
 from polyetl.cluster import Cluster, hack
 from polyetl.dags_test import DagsTest
+from polyetl.pods import PodRecorder, core_api
 
 DAG = """
 from datetime import datetime
@@ -45,8 +52,15 @@ with DAG("pod_overhead", schedule=None, start_date=datetime(2026, 1, 1), catchup
     chain(*[RustTask(task_id=f"t{{i}}", command=["selfcheck"]) for i in range({n})])
 """
 TS = re.compile(r'"ts":"([^"]+)"[^\n]*"tool":"rstask"')
+PHASES = (
+    ("worker pod start", "worker", "started"),
+    ("operator: pod request", "started", "task_pod"),
+    ("task pod start", "task_pod", "running"),
+    ("task container", "running", "terminated"),
+    ("result, logs, delete", "terminated", "ended"),
+)
 
-OVERRIDES = {
+OVERRIDES: dict[str, Any] = {
     "spec": {
         "serviceAccountName": "polyetl-task",
         "automountServiceAccountToken": False,
@@ -61,7 +75,7 @@ OVERRIDES = {
                 "name": "bench",
                 "image": "",  # set per run: the overrides replace the container list whole
                 "imagePullPolicy": "IfNotPresent",
-                "args": ["selfcheck"],
+                "args": [],
                 "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108 - in the pod
                 "securityContext": {
                     "allowPrivilegeEscalation": False,
@@ -74,19 +88,14 @@ OVERRIDES = {
 }
 
 
-def container_runtimes(logs: Path) -> list[float]:
-    """Per task log file: seconds from rstask's first JSON line to its last."""
-    runtimes = []
-    for path in sorted(logs.rglob("*.log")):
-        stamps = [
-            datetime.fromisoformat(t.replace("Z", "+00:00")) for t in TS.findall(path.read_text())
-        ]
-        if stamps:
-            runtimes.append((max(stamps) - min(stamps)).total_seconds())
-    return runtimes
+def rstask_runtime(log: str) -> float | None:
+    """Seconds from rstask's first JSON line to its last in one task log."""
+    stamps = [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in TS.findall(log)]
+    return (max(stamps) - min(stamps)).total_seconds() if stamps else None
 
 
-def airflow_walls(cluster: Cluster, tag: str, n: int) -> tuple[list[float], float]:
+def operator_walls(cluster: Cluster, tag: str, n: int) -> tuple[list[float], list[float]]:
+    """`airflow dags test` of a chain of n RustTasks: task walls, container runtimes."""
     with tempfile.TemporaryDirectory(prefix="pod-overhead-") as tmp:
         dags = Path(tmp) / "dags"
         dags.mkdir()
@@ -97,14 +106,16 @@ def airflow_walls(cluster: Cluster, tag: str, n: int) -> tuple[list[float], floa
         if run.state != "success":
             raise SystemExit(f"the benchmark DAG failed:\n{run.logs[-4000:]}")
         walls = [ti.seconds for ti in run.tasks.values() if ti.seconds is not None]
-        runtimes = container_runtimes(Path(tmp) / "airflow" / "logs")
-    return walls, statistics.median(runtimes) if runtimes else 0.0
+        logs = (Path(tmp) / "airflow" / "logs").rglob("*.log")
+        runtimes = [r for p in logs if (r := rstask_runtime(p.read_text())) is not None]
+    return walls, runtimes
 
 
-def kubectl_walls(cluster: Cluster, tag: str, n: int) -> list[float]:
+def kubectl_walls(cluster: Cluster, image: str, args: list[str], n: int) -> list[float]:
+    """n times `kubectl run --rm --attach` of the image with these args: wall seconds each."""
     walls = []
     overrides = json.loads(json.dumps(OVERRIDES))
-    overrides["spec"]["containers"][0]["image"] = f"polyetl/rstask:{tag}"
+    overrides["spec"]["containers"][0].update(image=image, args=args)
     for i in range(n):
         name = f"bench-{int(time.time())}-{i}"
         t0 = time.monotonic()
@@ -113,7 +124,7 @@ def kubectl_walls(cluster: Cluster, tag: str, n: int) -> list[float]:
             cluster.namespace,
             "run",
             name,
-            f"--image=polyetl/rstask:{tag}",
+            f"--image={image}",
             "--image-pull-policy=IfNotPresent",
             "--restart=Never",
             "--rm",
@@ -124,8 +135,73 @@ def kubectl_walls(cluster: Cluster, tag: str, n: int) -> list[float]:
         )
         walls.append(time.monotonic() - t0)
         if proc.returncode != 0:
-            raise SystemExit(f"kubectl run failed: {proc.stderr}")
+            raise SystemExit(f"kubectl run {image} failed: {proc.stderr}")
     return walls
+
+
+@dataclass
+class Round:
+    """One `rounds` task of platform_selfcheck: when each phase began (epoch seconds)."""
+
+    worker: float  # worker pod first seen by the watch
+    started: float  # the task started in the worker (Airflow's start_date)
+    task_pod: float  # task pod first seen
+    running: float  # its container seen running
+    terminated: float  # … and terminated
+    ended: float  # the task instance's end_date
+    runtime: float  # rstask's own runtime, from its log lines
+
+    def phase(self, start: str, end: str) -> float:
+        seconds: float = getattr(self, end) - getattr(self, start)
+        return seconds
+
+
+def deployed_rounds(cluster: Cluster, n: int) -> list[Round]:
+    """platform_selfcheck with `rounds = n` through the deployed Airflow, timed by a watch."""
+    recorder = PodRecorder(core_api(hack("kind.sh", "kubeconfig")), cluster.namespace)
+    recorder.start()
+    try:
+        with Airflow.connect(cluster) as airflow:
+            run = airflow.run("platform_selfcheck", {"rounds": n})
+            if run.state != "success":
+                raise SystemExit(f"platform_selfcheck failed:\n{run.logs[-4000:]}")
+            time.sleep(2)  # the last pods' final events
+            logs = {
+                index: airflow.log(run.dag_id, run.run_id, "rounds", index, 1) for index in range(n)
+            }
+    finally:
+        recorder.stop()
+    rounds = []
+    for index in range(n):
+        ti = run.tasks[("rounds", index)]
+
+        def mine(pod: dict[str, Any], index: int = index) -> bool:
+            meta = pod["metadata"]
+            marks = {**(meta.get("labels") or {}), **(meta.get("annotations") or {})}
+            return marks.get("run_id") == run.run_id and marks.get("map_index") == str(index)
+
+        worker = next(p for p in recorder.worker_pods() if mine(p))
+        task = next(p for p in recorder.task_pods("platform_selfcheck") if mine(p))
+        uid = task["metadata"]["uid"]
+        if ti.start is None or ti.end is None:
+            raise SystemExit(f"round {index} has no start or end: {ti}")
+        rounds.append(
+            Round(
+                worker=recorder.seen[worker["metadata"]["uid"]],
+                started=ti.start,
+                task_pod=recorder.seen[uid],
+                running=recorder.running[(uid, "base")],
+                terminated=recorder.terminated[(uid, "base")],
+                ended=ti.end,
+                runtime=rstask_runtime(logs[index]) or 0.0,
+            )
+        )
+    return rounds
+
+
+def row(label: str, walls: list[float], runtime: float) -> str:
+    med = statistics.median(walls)
+    return f"  {label:<36} {med:>8.2f} {min(walls):>6.2f} {max(walls):>6.2f} {med - runtime:>10.2f}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -135,21 +211,36 @@ def main(argv: list[str] | None = None) -> None:
     cluster = Cluster()
     tag = hack("images.sh", "tag")
     hack("kind.sh", "load")  # this build's images (a no-op when loaded already)
-    kubectl = kubectl_walls(cluster, tag, args.tasks)
-    airflow, runtime = airflow_walls(cluster, tag, args.tasks)
-    k_med, a_med = statistics.median(kubectl), statistics.median(airflow)
-    print(f"\npod task overhead on kind ({cluster.name}), {args.tasks} pods each, rstask selfcheck")
+    n = args.tasks
+    task_ref = kubectl_walls(cluster, f"polyetl/rstask:{tag}", ["selfcheck"], n)
+    worker_ref = kubectl_walls(cluster, f"polyetl/airflow:{tag}", ["airflow", "version"], n)
+    rounds = deployed_rounds(cluster, n)
+    operator, runtimes = operator_walls(cluster, tag, n)
+    runtime = statistics.median([r.runtime for r in rounds] + runtimes)
+
+    print(f"\npod task overhead on kind ({cluster.name}), {n} of each, rstask selfcheck")
     print(f"  container's own runtime (median, from its log): {runtime * 1000:.0f} ms")
-    print(f"  {'path':<28} {'median wall s':>14} {'min':>6} {'max':>6} {'overhead s':>11}")
-    for label, walls, med in (
-        ("kubectl run --rm --attach", kubectl, k_med),
-        ("Airflow RustTask", airflow, a_med),
-    ):
-        print(
-            f"  {label:<28} {med:>14.2f} {min(walls):>6.2f} {max(walls):>6.2f} "
-            f"{med - runtime:>11.2f}"
-        )
-    print(f"  Airflow / kubectl run: {(a_med - runtime) / (k_med - runtime):.2f}x")
+    print(f"  {'path (wall s per task)':<36} {'median':>8} {'min':>6} {'max':>6} {'overhead':>10}")
+    print(row("kubectl run rstask (reference)", task_ref, runtime))
+    print(row("kubectl run airflow version", worker_ref, 0.0))
+    per_task = [r.ended - r.worker for r in rounds]
+    print(row("deployed Airflow: worker pod → done", per_task, runtime))
+    print(
+        row("  of which in the worker (task run)", [r.ended - r.started for r in rounds], runtime)
+    )
+    print(row("operator alone (dags test on host)", operator, runtime))
+    print("  deployed Airflow, phases of a task (median s):")
+    for label, start, end in PHASES:
+        print(f"    {label:<34} {statistics.median(r.phase(start, end) for r in rounds):>8.2f}")
+    task_med = statistics.median(task_ref) - runtime
+    print(
+        f"  ratios to kubectl run rstask: deployed Airflow "
+        f"{(statistics.median(per_task) - runtime) / task_med:.2f}x, its worker's task run "
+        f"{(statistics.median([r.ended - r.started for r in rounds]) - runtime) / task_med:.2f}x, "
+        f"operator alone {(statistics.median(operator) - runtime) / task_med:.2f}x; "
+        f"worker pod start {statistics.median(r.started - r.worker for r in rounds):.2f} s vs "
+        f"kubectl run airflow version {statistics.median(worker_ref):.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -106,7 +106,8 @@ choose_images() {
 
 # ensure_image <name> <tag>: this build's polyetl/<name>, built when missing; echo its ref.
 ensure_image() {
-  local ref="$IMAGE_PREFIX/$1:$2"
+  local ref
+  ref="$(image_ref "$1" "$2")"
   docker image inspect "$ref" >/dev/null 2>&1 || run "$REPO_ROOT/hack/images.sh" build "$1" >&2
   echo "$ref"
 }
@@ -122,10 +123,12 @@ write_kustomization() {
     printf 'namespace: %s\nresources:\n' "$NAMESPACE"
     if [[ "$mode" == upstream ]]; then printf '  - ../base\n'; else printf '  - ../overlays/local\n'; fi
     printf 'images:\n'
-    for name in "${PLATFORM_IMAGES[@]}"; do printf '  - name: %s\n    newTag: "%s"\n' "$IMAGE_PREFIX/$name" "$tag"; done
-    if [[ "$mode" != upstream ]]; then
-      for name in "${SERVICE_IMAGES[@]}"; do printf '  - name: %s\n    newTag: "%s"\n' "$IMAGE_PREFIX/$name" "$tag"; done
-    fi
+    local names=("${PLATFORM_IMAGES[@]}") ref
+    [[ "$mode" == upstream ]] || names+=("${SERVICE_IMAGES[@]}")
+    for name in "${names[@]}"; do
+      ref="$(image_ref "$name" "$tag")"
+      printf '  - name: %s\n    newTag: "%s"\n' "${ref%:*}" "${ref##*:}"
+    done
     cat <<YAML
 configMapGenerator:
   - name: airflow-env
@@ -164,11 +167,13 @@ cmd_apply() {
   write_kustomization "$mode" "$tag" "$dir"
   "$REPO_ROOT/hack/kind.sh" load "${refs[@]}"
   log "deploy: applying k8s/ ($mode images, tag $tag) to namespace $NAMESPACE"
-  # A Job's pod template can't change: the migration Job is made anew on every apply (the
-  # migration itself is idempotent: ~15 s when there is nothing to do), so each image
-  # migrates the schema it needs.
+  # Everything but the migration first; the migration once PostgreSQL (maybe a new pod) is
+  # ready, so it never migrates a database that is about to go away. A Job's pod template
+  # can't change: the Job is made anew on every apply (migrating is idempotent: ~15 s when
+  # there is nothing to do), so each image migrates the schema it needs.
+  local migrate="app.kubernetes.io/component=db-migrate"
   run kctl -n "$NAMESPACE" delete job airflow-db-migrate --ignore-not-found --wait=true >/dev/null
-  run kctl apply -k "$dir"
+  run kctl apply -k "$dir" --selector "app.kubernetes.io/component!=db-migrate"
   # A Secret changed by hand (or a new image) rolls the pods only when they restart: the
   # rollouts below restart nothing, they wait for the current spec to be ready.
   local deployment
@@ -176,6 +181,7 @@ cmd_apply() {
     run kctl -n "$NAMESPACE" rollout status "deployment/$deployment" --timeout="$ROLLOUT_TIMEOUT"
   done
   log "deploy: services ready after $((SECONDS - t0))s; migrating Airflow's metadata database"
+  run kctl apply -k "$dir" --selector "$migrate"
   if ! heartbeat "deploy: airflow db migrate" run kctl -n "$NAMESPACE" wait --for=condition=complete job/airflow-db-migrate --timeout="$MIGRATE_TIMEOUT"; then
     kctl -n "$NAMESPACE" logs job/airflow-db-migrate --all-containers --tail=50 >&2 || true
     die "airflow db migrate did not complete within $MIGRATE_TIMEOUT"

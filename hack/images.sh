@@ -17,7 +17,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 TAG="$(image_tag)"
 BUILD_CA_FILE="${BUILD_CA_FILE:-${SSL_CERT_FILE:-/etc/ssl/certs/ca-certificates.crt}}"
 
-ref_of() { echo "$IMAGE_PREFIX/$1:$TAG"; }
+ref_of() { image_ref "$1" "$TAG"; }
 
 refs() {
   local entry lang tool

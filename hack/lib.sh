@@ -38,6 +38,13 @@ heartbeat() {
   return "$rc"
 }
 
+# to_log <file> <command...>: the command's output (both streams) into the file.
+to_log() {
+  local file="$1"
+  shift
+  "$@" >"$file" 2>&1
+}
+
 # random_hex <bytes>: that many random bytes as lowercase hex (keys and passwords).
 random_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
 
@@ -75,6 +82,17 @@ image_tag() {
 }
 
 IMAGE_PREFIX="${IMAGE_PREFIX:-polyetl}"
+
+# image_ref <name> <build tag>: the ref of one of this project's images. PostgreSQL is tagged
+# by its major version and a hash of its build files instead of the build's tag, so a deploy
+# of a new build leaves the metadata database's pod (and Airflow's run history) alone unless
+# that image itself changed.
+image_ref() {
+  case "$1" in
+    postgres) echo "$IMAGE_PREFIX/postgres:15-$(cat "$REPO_ROOT"/images/postgres/* | sha256sum | cut -c1-12)" ;;
+    *) echo "$IMAGE_PREFIX/$1:$2" ;;
+  esac
+}
 # The task images, one per language: "<language dir> <tool name>". A new language = one line.
 # shellcheck disable=SC2034 # read by the scripts that source this file
 TASK_IMAGES=(
@@ -117,7 +135,7 @@ debootstrap_rootfs() {
   mkdir -p "$POLYETL_CACHE/debootstrap-debs"
   local args=(--variant=minbase "--cache-dir=$POLYETL_CACHE/debootstrap-debs")
   [[ -n "$include" ]] && args+=("--include=$include")
-  run debootstrap "${args[@]}" "$DEBIAN_SUITE" "$dir" "$DEBIAN_MIRROR" >"$logfile" 2>&1 ||
+  heartbeat "debootstrap $(basename "$dir")" to_log "$logfile" run debootstrap "${args[@]}" "$DEBIAN_SUITE" "$dir" "$DEBIAN_MIRROR" ||
     { tail -20 "$logfile" >&2; die "debootstrap failed for $dir (log: $logfile)"; }
   # What the official slim images leave out: apt lists, docs, man pages.
   rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/*.bin "$dir"/usr/share/doc/* \

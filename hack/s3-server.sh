@@ -76,7 +76,7 @@ cmd_install() {
   # CGO off, as upstream's own Dockerfile builds it: a static binary, no C toolchain needed.
   if ! GOBIN="$tmp_bin" GOMODCACHE="$POLYETL_CACHE/go/mod" GOCACHE="$POLYETL_CACHE/go/build" \
     GOFLAGS="${GOFLAGS:-} -modcacherw" CGO_ENABLED=0 \
-    run go install -trimpath -ldflags="-s -w -X=main.Version=$VGW_VERSION" \
+    heartbeat "go install versitygw" run go install -trimpath -ldflags="-s -w -X=main.Version=$VGW_VERSION" \
     "$VGW_MODULE@$VGW_VERSION"; then
     rm -rf "$tmp_bin"
     die "go install $VGW_MODULE@$VGW_VERSION failed"

@@ -28,8 +28,8 @@ apt_packages() {
   fi
   [[ $EUID -eq 0 ]] || die "missing Debian packages (${missing[*]}): run as root or install them"
   log "debian packages: installing ${missing[*]}"
-  run apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive run apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  heartbeat "apt-get update" run apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive heartbeat "apt-get install" run apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 python_tools() {
@@ -38,8 +38,8 @@ python_tools() {
     run python3 -m pip install -q "uv==$UV_VERSION"
   fi
   log "python: syncing locked environments"
-  (cd "$REPO_ROOT" && run uv sync --frozen -q)
-  (cd "$REPO_ROOT/tasks/python" && run uv sync --frozen -q)
+  (cd "$REPO_ROOT" && heartbeat "uv sync (root)" run uv sync --frozen -q)
+  (cd "$REPO_ROOT/tasks/python" && heartbeat "uv sync (tasks/python)" run uv sync --frozen -q)
 }
 
 toolchains() {

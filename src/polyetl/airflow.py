@@ -63,12 +63,12 @@ class DagRun:
         return [ti.state for (t, _), ti in sorted(self.tasks.items()) if t == task_id]
 
     def tries(self) -> set[tuple[str, int, int]]:
-        """(task_id, map_index, try) of every try that ran."""
+        """(task_id, map_index, try) of every try the scheduler started (a task skipped or
+        failed upstream before it was scheduled has try number 0)."""
         return {
             (task_id, index, n)
             for (task_id, index), ti in self.tasks.items()
             for n in range(1, ti.try_number + 1)
-            if ti.state not in (None, "skipped", "upstream_failed", "removed")
         }
 
 

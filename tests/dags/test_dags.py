@@ -15,6 +15,7 @@ from tests.dags.conftest import DAGS_DIR, TAG
 EXPECTED = {
     "clickhouse_db_sync": {"plan", "prepare", "copy", "verify", "swap", "cleanup", "copy_commands"},
     "s3_ingest": {"discover", "batches", "ingest.transform", "ingest.load", "ingest.archive"},
+    "platform_selfcheck": {"python", "rust", "elixir", "round_commands", "rounds"},
 }
 TOOLS = {"python": "pytask", "rust": "rstask", "elixir": "extask"}
 
@@ -43,7 +44,7 @@ def rendered(task: Any) -> dict[str, Any]:
     return result
 
 
-def test_dagbag_has_both_dags_without_errors(dagbag: DagBag) -> None:
+def test_dagbag_has_every_dag_without_errors(dagbag: DagBag) -> None:
     assert dagbag.import_errors == {}
     assert set(dagbag.dags) == set(EXPECTED)
     for dag_id, task_ids in EXPECTED.items():
@@ -64,6 +65,10 @@ def test_pipelines_are_chained_in_order(dagbag: DagBag) -> None:
     ingest = dagbag.dags["s3_ingest"]
     for up, down in [("ingest.transform", "ingest.load"), ("ingest.load", "ingest.archive")]:
         assert down in ingest.get_task(up).downstream_task_ids
+    selfcheck = dagbag.dags["platform_selfcheck"]
+    for up in ("python", "rust", "elixir", "round_commands"):
+        assert "rounds" in selfcheck.get_task(up).downstream_task_ids
+    assert selfcheck.get_task("rounds").max_active_tis_per_dagrun == 1  # timed one at a time
     assert [a.uri for a in ingest.get_task("ingest.load").outlets] == [
         "clickhouse://clickhouse-destination/polyetl/events"
     ]

@@ -27,21 +27,18 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import urllib3
-from kubernetes import client as k8s_client
-from kubernetes import config as k8s_config
-from kubernetes import watch as k8s_watch
 
 from polyetl import seed
 from polyetl.airflow import Airflow, DagRun
 from polyetl.cluster import Cluster as Platform
 from polyetl.cluster import hack
 from polyetl.demo import quarantined
+from polyetl.pods import PodRecorder, core_api
 from polyetl.state import (
     IngestState,
     Services,
@@ -84,66 +81,6 @@ RESTRICTED_VOLUMES = {
 
 
 @dataclass
-class PodRecorder:
-    """Every pod of the namespace as the API server reports it (a watch, in a thread);
-    `on_event` hooks let a test act on a pod the moment it is seen (e.g. delete it)."""
-
-    api: k8s_client.CoreV1Api
-    namespace: str
-    pods: dict[str, dict[str, Any]] = field(default_factory=dict)
-    hooks: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
-    _watch: k8s_watch.Watch = field(default_factory=k8s_watch.Watch)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        serialize = self.api.api_client.sanitize_for_serialization
-        while self._thread is not None:
-            # A watch ends (server timeout, dropped connection): list and watch again — every
-            # current pod is re-delivered, so nothing is missed while the thread runs.
-            try:
-                for event in self._watch.stream(
-                    self.api.list_namespaced_pod, self.namespace, timeout_seconds=60
-                ):
-                    pod: dict[str, Any] = serialize(event["object"])
-                    self.pods[pod["metadata"]["uid"]] = pod
-                    for hook in list(self.hooks):
-                        hook(pod)
-            except (urllib3.exceptions.HTTPError, k8s_client.ApiException, OSError):
-                time.sleep(0.2)
-            self._watch = k8s_watch.Watch()
-
-    def stop(self) -> None:
-        thread, self._thread = self._thread, None
-        self._watch.stop()  # the stream ends at its next event or its 60 s timeout
-        if thread is not None:
-            thread.join(timeout=70)
-
-    def snapshot(self) -> dict[str, dict[str, Any]]:
-        """The pods seen so far (a copy: the watch thread keeps adding)."""
-        return dict(self.pods)
-
-    def worker_pods(self) -> list[dict[str, Any]]:
-        """The KubernetesExecutor's worker pods (one per task try)."""
-        return [
-            p
-            for p in self.snapshot().values()
-            if (p["metadata"].get("labels") or {}).get("kubernetes_executor") == "True"
-        ]
-
-    def task_pods(self, pipeline: str | None = None) -> list[dict[str, Any]]:
-        return [
-            p
-            for p in self.snapshot().values()
-            if "polyetl.io/task" in (p["metadata"].get("labels") or {})
-            and (pipeline is None or p["metadata"]["labels"].get("polyetl.io/pipeline") == pipeline)
-        ]
-
-
-@dataclass
 class World:
     """The session's platform: clients, Airflow, the pod recorder, every run made."""
 
@@ -164,9 +101,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(cluster: Cluster) -> Iterator[World]:
     platform = Platform(name=cluster.name)
-    kubeconfig = hack("kind.sh", "kubeconfig")
-    api = k8s_client.CoreV1Api(k8s_config.new_client_from_config(config_file=kubeconfig))
-    recorder = PodRecorder(api, platform.namespace)
+    recorder = PodRecorder(core_api(hack("kind.sh", "kubeconfig")), platform.namespace)
     recorder.start()  # before the deploy: Airflow's and PostgreSQL's pods are judged too
     hack("deploy.sh", "apply")
     tag = hack("images.sh", "tag")
@@ -326,6 +261,73 @@ def test_every_task_try_ran_in_a_worker_pod_made_by_airflow(world: World) -> Non
     )
     assert refused.returncode != 0
     assert "only Airflow's service account" in refused.stderr, refused.stderr
+
+
+def test_a_finished_task_log_is_read_from_s3_after_its_pods_are_gone(world: World) -> None:
+    run = next(r for r in world.runs if r.dag_id == "s3_ingest" and r.state == "success")
+    pods = world.recorder.api.list_namespaced_pod(world.platform.namespace).items
+    left = [
+        p.metadata.name
+        for p in pods
+        if run.run_id
+        in {(p.metadata.annotations or {}).get("run_id"), p.metadata.labels.get("run_id")}
+        or (p.metadata.labels or {}).get("polyetl.io/pipeline") == "s3_ingest"
+    ]
+    assert left == [], "the run's worker and task pods are deleted when their task ends"
+
+    log = world.airflow.log(run.dag_id, run.run_id, "ingest.transform", 0, 1)
+
+    source = (
+        f"s3://airflow-logs/tasks/dag_id=s3_ingest/run_id={run.run_id}/task_id=ingest.transform"
+    )
+    assert source in log  # Airflow names where it read the log from
+    assert '"tool":"rstask"' in log  # the task container's own lines, streamed by the operator
+
+
+def can(world: World, account: str, verb: str, resource: str, namespace: str | None) -> bool:
+    """`kubectl auth can-i`, impersonating a service account of the platform namespace."""
+    scope = ["-n", namespace] if namespace else ["--all-namespaces"]
+    answer = world.platform.kubectl(
+        "auth",
+        "can-i",
+        verb,
+        resource,
+        *scope,
+        f"--as=system:serviceaccount:{world.platform.namespace}:{account}",
+        check=False,
+    )
+    return answer.stdout.strip() == "yes"
+
+
+def test_airflow_may_run_pods_in_its_namespace_and_nothing_else(world: World) -> None:
+    ns = world.platform.namespace
+    for verb, resource in [
+        ("create", "pods"),
+        ("delete", "pods"),
+        ("watch", "pods"),
+        ("get", "pods/log"),
+        ("create", "pods/exec"),
+        ("create", "jobs.batch"),
+        ("delete", "jobs.batch"),
+    ]:
+        assert can(world, "polyetl-airflow", verb, resource, ns), f"{verb} {resource}"
+    for verb, resource, where in [
+        ("get", "secrets", ns),
+        ("create", "deployments.apps", ns),
+        ("create", "roles.rbac.authorization.k8s.io", ns),
+        ("create", "pods", "default"),
+        ("create", "pods", "kube-system"),
+        ("list", "nodes", None),
+        ("list", "pods", None),
+    ]:
+        assert not can(world, "polyetl-airflow", verb, resource, where), f"{verb} {resource}"
+    assert not can(world, "polyetl-task", "get", "pods", ns)
+    task_pods = world.recorder.task_pods()
+    assert task_pods
+    for pod in task_pods:  # no token to use anyway
+        assert pod["spec"]["automountServiceAccountToken"] is False
+        mounts = [m["mountPath"] for c in pod["spec"]["containers"] for m in c["volumeMounts"]]
+        assert not [m for m in mounts if "serviceaccount" in m], pod["metadata"]["name"]
 
 
 def restricted_violations(pod: dict[str, Any]) -> list[str]:
