@@ -149,6 +149,12 @@ YAML
   } >"$dir/kustomization.yaml"
 }
 
+# The running PostgreSQL pod's uid (empty when there is none).
+postgres_pod() {
+  kctl -n "$NAMESPACE" get pods -l app.kubernetes.io/name=postgres \
+    --field-selector=status.phase=Running -o 'jsonpath={.items[*].metadata.uid}' 2>/dev/null || true
+}
+
 cmd_apply() {
   local t0=$SECONDS
   "$REPO_ROOT/hack/kind.sh" status || die "no kind cluster $CLUSTER: run 'make kind-up' first"
@@ -171,7 +177,8 @@ cmd_apply() {
   # ready, so it never migrates a database that is about to go away. A Job's pod template
   # can't change: the Job is made anew on every apply (migrating is idempotent: ~15 s when
   # there is nothing to do), so each image migrates the schema it needs.
-  local migrate="app.kubernetes.io/component=db-migrate"
+  local migrate="app.kubernetes.io/component=db-migrate" database_before database_after
+  database_before="$(postgres_pod)"
   run kctl -n "$NAMESPACE" delete job airflow-db-migrate --ignore-not-found --wait=true >/dev/null
   run kctl apply -k "$dir" --selector "app.kubernetes.io/component!=db-migrate"
   # A Secret changed by hand (or a new image) rolls the pods only when they restart: the
@@ -182,6 +189,13 @@ cmd_apply() {
   done
   log "deploy: services ready after $((SECONDS - t0))s; migrating Airflow's metadata database"
   run kctl apply -k "$dir" --selector "$migrate"
+  database_after="$(postgres_pod)"
+  if [[ -n "$database_before" && "$database_before" != "$database_after" ]]; then
+    # A new PostgreSQL pod is a new (empty) database: components still connected to the old
+    # one would fail until restarted; restart them now (they wait for the migration).
+    log "deploy: PostgreSQL was replaced; restarting Airflow's components"
+    run kctl -n "$NAMESPACE" rollout restart "${AIRFLOW_DEPLOYMENTS[@]/#/deployment/}"
+  fi
   if ! heartbeat "deploy: airflow db migrate" run kctl -n "$NAMESPACE" wait --for=condition=complete job/airflow-db-migrate --timeout="$MIGRATE_TIMEOUT"; then
     kctl -n "$NAMESPACE" logs job/airflow-db-migrate --all-containers --tail=50 >&2 || true
     die "airflow db migrate did not complete within $MIGRATE_TIMEOUT"

@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from polyetl.airflow import Airflow
 from polyetl.cluster import Cluster as Platform
@@ -105,9 +106,19 @@ def test_a_user_logs_in_and_reads_a_finished_task_log(
     password = platform.secret("airflow-users")["admin"]
     page = browser.new_page(viewport={"width": 1400, "height": 900})
     page.set_default_timeout(60_000)
+    failed: list[str] = []
+    page.on("requestfailed", lambda r: failed.append(f"{r.url}: {r.failure}"))
 
     page.goto(f"{ui}/")
-    page.get_by_label(re.compile("username", re.IGNORECASE)).fill("admin")
+    username = page.get_by_label(re.compile("username", re.IGNORECASE))
+    try:
+        username.wait_for(timeout=20_000)
+    except PlaywrightTimeoutError:
+        # kubectl port-forward (the test's way in, not the product) now and then drops a
+        # connection, and the login app misses a script: load the page once more.
+        print(f"login page incomplete, reloading; failed requests: {failed}")
+        page.reload()
+    username.fill("admin")
     page.get_by_label(re.compile("password", re.IGNORECASE)).fill(password)
     shot(page, "1-login")
     page.get_by_role("button", name=re.compile("sign in|log in|login", re.IGNORECASE)).click()
