@@ -146,14 +146,24 @@ class Round:
     worker: float  # worker pod first seen by the watch
     started: float  # the task started in the worker (Airflow's start_date)
     task_pod: float  # task pod first seen
-    running: float  # its container seen running
-    terminated: float  # … and terminated
+    running: float  # its container started (whole seconds)
+    terminated: float  # … and finished (whole seconds)
     ended: float  # the task instance's end_date
     runtime: float  # rstask's own runtime, from its log lines
 
     def phase(self, start: str, end: str) -> float:
         seconds: float = getattr(self, end) - getattr(self, start)
         return seconds
+
+
+def container_time(pod: dict[str, Any], which: str) -> float:
+    """When the task container started or finished (its terminated state; the kubelet keeps
+    whole seconds): a selfcheck runs too briefly for a watch to see it running."""
+    for status in pod["status"]["containerStatuses"]:
+        if status["name"] == "base":
+            stamp: str = status["state"]["terminated"][which]
+            return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    raise SystemExit(f"no base container in {pod['metadata']['name']}")
 
 
 def deployed_rounds(cluster: Cluster, n: int) -> list[Round]:
@@ -176,9 +186,15 @@ def deployed_rounds(cluster: Cluster, n: int) -> list[Round]:
         ti = run.tasks[("rounds", index)]
 
         def mine(pod: dict[str, Any], index: int = index) -> bool:
-            meta = pod["metadata"]
-            marks = {**(meta.get("labels") or {}), **(meta.get("annotations") or {})}
-            return marks.get("run_id") == run.run_id and marks.get("map_index") == str(index)
+            # Worker pods carry the exact run id as an annotation, task pods only a sanitized
+            # label: both are matched by task and map index (this recorder saw only this run).
+            labels = pod["metadata"].get("labels") or {}
+            annotations = pod["metadata"].get("annotations") or {}
+            return (
+                labels.get("task_id") == "rounds"
+                and labels.get("map_index") == str(index)
+                and annotations.get("run_id", run.run_id) == run.run_id
+            )
 
         worker = next(p for p in recorder.worker_pods() if mine(p))
         task = next(p for p in recorder.task_pods("platform_selfcheck") if mine(p))
@@ -190,8 +206,8 @@ def deployed_rounds(cluster: Cluster, n: int) -> list[Round]:
                 worker=recorder.seen[worker["metadata"]["uid"]],
                 started=ti.start,
                 task_pod=recorder.seen[uid],
-                running=recorder.running[(uid, "base")],
-                terminated=recorder.terminated[(uid, "base")],
+                running=container_time(task, "startedAt"),
+                terminated=container_time(task, "finishedAt"),
                 ended=ti.end,
                 runtime=rstask_runtime(logs[index]) or 0.0,
             )

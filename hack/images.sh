@@ -63,8 +63,18 @@ build_one() {
   local dir="$1" name="$2" context="$3" ref
   shift 3
   ref="$(ref_of "$name")"
+  local version="$TAG" revision
+  revision="$(git -C "$REPO_ROOT" rev-parse HEAD 2>/dev/null || echo unknown)"
+  if [[ "$ref" != *":$TAG" ]]; then
+    # Tagged by its content (image_ref): one image per content, whatever the commit.
+    if docker image inspect "$ref" >/dev/null 2>&1; then
+      log "image $ref: present (tagged by its content)"
+      return
+    fi
+    version="${ref##*:}" revision="content-tagged"
+  fi
   local args=(build --file "$REPO_ROOT/images/$dir/Dockerfile" --tag "$ref" "$@"
-    --build-arg "VERSION=$TAG" --build-arg "REVISION=$(git -C "$REPO_ROOT" rev-parse HEAD 2>/dev/null || echo unknown)")
+    --build-arg "VERSION=$version" --build-arg "REVISION=$revision")
   [[ -s "$BUILD_CA_FILE" ]] && args+=(--secret "id=cacert,src=$BUILD_CA_FILE")
   [[ -n "${CI:-}" ]] && args+=(--progress=plain)
   log "image $ref"
