@@ -13,9 +13,9 @@
 #
 # Each stage prints its name and, when done, its time; a stage that runs long says so every
 # 30 s, so a first run's slow parts (the node image built from source, image builds) never
-# look like a hang. Re-running it is safe: the cluster, the Secrets and the data stay; new
-# feeds are the same objects again, which the ingest ledger knows, and the sync converges on
-# the same state. `make kind-down` deletes it all.
+# look like a hang. Re-running it is safe: the cluster, the Secrets, the data and Airflow's
+# history stay; each run delivers the feeds under a folder of its own, and the sync converges
+# on the same state. `make kind-down` deletes it all.
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -26,6 +26,7 @@ import argparse
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from polyetl import seed
@@ -135,7 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     with services(cluster) as svc:
         say("seeding: provider feeds into S3 (rstask generate), source database into ClickHouse")
-        feeds = seed.seed_feeds(rust_image, svc.s3, BUCKET, seed.DEMO_FEEDS)
+        # A delivery of its own per demo run (a day folder stamped with the time), so a
+        # re-run ingests new objects rather than finding the ledger already knows them all.
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        delivery = [replace(f, day=f"{f.day}/demo-{stamp}") for f in seed.DEMO_FEEDS]
+        feeds = seed.seed_feeds(rust_image, svc.s3, BUCKET, delivery)
         want = seed.expected(feeds)
         for made in feeds:
             print(f"  s3://{BUCKET}/{made.feed.key}: {made.counts['rows_in']:,} rows")
