@@ -123,21 +123,31 @@ class Airflow:
         path: str,
         body: dict[str, Any] | None = None,
         query: dict[str, Any] | None = None,
+        *,
+        missing_ok: bool = False,
     ) -> Any:
-        """One REST call; its JSON answer. AirflowError names the call and Airflow's answer."""
+        """One REST call; its JSON answer (None for a 404 when `missing_ok`). AirflowError
+        names the call and Airflow's answer."""
         answer = self.http.request(method, f"/api/v2{path}", json=body, params=query)
+        if missing_ok and answer.status_code == httpx.codes.NOT_FOUND:
+            return None
         if answer.is_error:
             raise AirflowError(
                 f"{method} {path} answered {answer.status_code}: {answer.text[:2000]}"
             )
         return answer.json()
 
-    def get(self, path: str, **query: Any) -> Any:
-        return self.call("GET", path, query=query or None)
+    def get(self, path: str, *, missing_ok: bool = False, **query: Any) -> Any:
+        return self.call("GET", path, query=query or None, missing_ok=missing_ok)
 
     @staticmethod
     def quote(value: str) -> str:
         return urllib.parse.quote(value, safe="")
+
+    def run_path(self, dag_id: str, run_id: str, task_id: str | None = None) -> str:
+        """`/dags/<dag>/dagRuns/<run>`, or one of its task instances, each part quoted."""
+        path = f"/dags/{self.quote(dag_id)}/dagRuns/{self.quote(run_id)}"
+        return path if task_id is None else f"{path}/taskInstances/{self.quote(task_id)}"
 
     # ------------------------------------------------------------------------ dags
 
@@ -145,14 +155,7 @@ class Airflow:
         """Until the dag-processor has parsed the DAG (right after a deploy it may not have);
         a DAG file that fails to import is reported at once, with Airflow's error."""
         deadline = time.monotonic() + timeout_s
-        while True:
-            answer = self.http.get(f"/api/v2/dags/{self.quote(dag_id)}")
-            if answer.status_code == httpx.codes.OK:
-                return
-            if answer.status_code != httpx.codes.NOT_FOUND:
-                raise AirflowError(
-                    f"GET /dags/{dag_id} answered {answer.status_code}: {answer.text}"
-                )
+        while self.get(f"/dags/{self.quote(dag_id)}", missing_ok=True) is None:
             errors = self.get("/importErrors").get("import_errors", [])
             if errors:
                 raise AirflowError(f"DAG import errors: {errors}")
@@ -176,7 +179,7 @@ class Airflow:
         """The run's final state (success or failed), polled every 2 s; with `progress`, a
         line at least every 30 s saying how far it got, so a long run never looks hung."""
         t0 = time.monotonic()
-        path = f"/dags/{self.quote(dag_id)}/dagRuns/{self.quote(run_id)}"
+        path = self.run_path(dag_id, run_id)
         said, said_at = "", t0
         while time.monotonic() < t0 + timeout_s:
             state: str = self.get(path)["state"]
@@ -211,7 +214,7 @@ class Airflow:
     # ------------------------------------------------------------------ read back
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        path = f"/dags/{self.quote(dag_id)}/dagRuns/{self.quote(run_id)}/taskInstances"
+        path = f"{self.run_path(dag_id, run_id)}/taskInstances"
         found: list[dict[str, Any]] = []
         while True:
             page = self.get(path, limit=100, offset=len(found))
@@ -221,33 +224,28 @@ class Airflow:
 
     def result(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> Any:
         """A task's return value (xcom), or None when it returned nothing."""
-        path = (
-            f"/dags/{self.quote(dag_id)}/dagRuns/{self.quote(run_id)}/taskInstances/"
-            f"{self.quote(task_id)}/xcomEntries/return_value"
+        found = self.get(
+            f"{self.run_path(dag_id, run_id, task_id)}/xcomEntries/return_value",
+            missing_ok=True,
+            map_index=map_index,
         )
-        answer = self.http.get(f"/api/v2{path}", params={"map_index": map_index})
-        if answer.status_code == httpx.codes.NOT_FOUND:
+        if found is None:
             return None
-        if answer.is_error:
-            raise AirflowError(f"GET {path} answered {answer.status_code}: {answer.text[:2000]}")
-        value = answer.json()["value"]
+        value = found["value"]
         return json.loads(value) if isinstance(value, str) else value
 
     def log(self, dag_id: str, run_id: str, task_id: str, map_index: int, attempt: int) -> str:
         """One try's task log, as Airflow serves it (S3 once the pods are gone); a try whose
         worker never started its task has none."""
-        path = (
-            f"/dags/{self.quote(dag_id)}/dagRuns/{self.quote(run_id)}/taskInstances/"
-            f"{self.quote(task_id)}/logs/{attempt}"
+        found = self.get(
+            f"{self.run_path(dag_id, run_id, task_id)}/logs/{attempt}",
+            missing_ok=True,
+            map_index=map_index,
+            full_content="true",
         )
-        answer = self.http.get(
-            f"/api/v2{path}", params={"map_index": map_index, "full_content": "true"}
-        )
-        if answer.status_code == httpx.codes.NOT_FOUND:
+        if found is None:
             return "(no log: this try never started its task)"
-        if answer.is_error:
-            raise AirflowError(f"GET {path} answered {answer.status_code}: {answer.text[:2000]}")
-        return log_text(answer.json().get("content") or [])
+        return log_text(found.get("content") or [])
 
     def read(self, dag_id: str, run_id: str, state: str, seconds: float) -> DagRun:
         tasks: dict[TaskKey, TaskInstance] = {}
