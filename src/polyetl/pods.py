@@ -1,6 +1,6 @@
 """Every pod of a namespace as the API server reports it, recorded by a watch in a thread:
 the e2e tests judge those pod objects (not our own specs) and act on a pod the moment it is
-seen (hooks), and the pod benchmark times each pod's phases from when the watch saw them."""
+seen (hooks), and the pod benchmark times when each pod first appeared."""
 
 from __future__ import annotations
 
@@ -25,15 +25,13 @@ def core_api(kubeconfig: str) -> k8s_client.CoreV1Api:
 @dataclass
 class PodRecorder:
     """The namespace's pods (by uid, latest state), and when the watch first saw each one
-    (`seen`), each container running (`running`) and terminated (`terminated`)."""
+    (`seen`)."""
 
     api: k8s_client.CoreV1Api
     namespace: str
     pods: dict[str, Pod] = field(default_factory=dict)
     hooks: list[Callable[[Pod], None]] = field(default_factory=list)
     seen: dict[str, float] = field(default_factory=dict)
-    running: dict[tuple[str, str], float] = field(default_factory=dict)
-    terminated: dict[tuple[str, str], float] = field(default_factory=dict)
     _watch: k8s_watch.Watch = field(default_factory=k8s_watch.Watch)
     _thread: threading.Thread | None = None
 
@@ -59,12 +57,6 @@ class PodRecorder:
         uid = pod["metadata"]["uid"]
         self.pods[uid] = pod
         self.seen.setdefault(uid, now)
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            state = status.get("state") or {}
-            if "running" in state:
-                self.running.setdefault((uid, status["name"]), now)
-            if "terminated" in state:
-                self.terminated.setdefault((uid, status["name"]), now)
         for hook in list(self.hooks):
             hook(pod)
 
