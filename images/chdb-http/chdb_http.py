@@ -45,7 +45,9 @@ import gzip
 import json
 import os
 import re
+import shutil
 import signal
+import sys
 import tempfile
 import threading
 import uuid
@@ -142,6 +144,18 @@ class Engine:
         self.session = chdb_session.Session(str(data_dir))  # type: ignore[no-untyped-call]
         self.lock = threading.Lock()
         self.tmp = Path(tempfile.mkdtemp(prefix="chdb-http-"))
+
+    def close(self, timeout: float) -> bool:
+        """Close the session once the running query (if any) ends; False if it did not end in
+        ``timeout`` seconds (the session is then left to the process's exit)."""
+        if not self.lock.acquire(timeout=timeout):
+            return False
+        try:
+            self.session.close()  # type: ignore[no-untyped-call]
+        finally:
+            self.lock.release()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return True
 
     def _query(self, sql: str, fmt: str, params: dict[str, str] | None = None) -> Any:
         return self.session.query(sql, fmt, params=params)  # type: ignore[no-untyped-call]
@@ -394,6 +408,9 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
+STOP_TIMEOUT_S = 20.0  # a query still running after this is abandoned at exit
+
+
 class EndpointServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -413,7 +430,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     password = os.environ.get("CLICKHOUSE_PASSWORD", "")
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    server = EndpointServer((args.host, args.port), Engine(args.data_dir), args.user, password)
+    engine = Engine(args.data_dir)
+    server = EndpointServer((args.host, args.port), engine, args.user, password)
     # SIGTERM (Kubernetes stopping the pod) ends serve_forever like Ctrl-C does.
     signal.signal(
         signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown, daemon=True).start()
@@ -425,6 +443,17 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         server.server_close()
+    # Stop deterministically: wait for the query in flight, close the session (its data is
+    # on disk), then leave without the interpreter's teardown, where chDB's engine shutdown
+    # can wait forever on request threads frozen mid-call (seen once in CI: SIGTERM did not
+    # end the process within 30 s).
+    closed = engine.close(timeout=STOP_TIMEOUT_S)
+    print(
+        f"chdb-http stopped ({'session closed' if closed else 'query still running'})", flush=True
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0 if closed else 1)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import boto3  # type: ignore[import-untyped]
 import pytest
 from botocore.config import Config  # type: ignore[import-untyped]
 
-from tests.support.chdb_http import ChdbEndpoint, start_chdb_endpoint
+from tests.support.chdb_http import ChdbEndpoint, start_chdb_endpoint, stop_chdb_endpoint
 
 S3Client = Any
 
@@ -173,5 +173,4 @@ def bucket(s3_client: S3Client) -> Iterator[str]:
 def chdb_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbEndpoint]:
     endpoint, proc = start_chdb_endpoint(tmp_path_factory.mktemp("chdb") / "data")
     yield endpoint
-    proc.terminate()
-    proc.wait(timeout=30)
+    stop_chdb_endpoint(proc)

@@ -10,16 +10,19 @@ from __future__ import annotations
 import datetime
 import gzip
 import json
+import signal
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
 import pytest
 
-from tests.support.chdb_http import ChdbEndpoint
+from tests.support.chdb_http import ChdbEndpoint, start_chdb_endpoint, stop_chdb_endpoint
 
 pytestmark = pytest.mark.clickhouse
 
@@ -160,3 +163,34 @@ def test_atomic_exchange_tables(client: Any) -> None:
     client.command("EXCHANGE TABLES t.live AND t.staged")
     assert client.query("SELECT v FROM t.live").result_rows == [(7,)]
     assert client.query("SELECT count() FROM t.staged").result_rows == [(0,)]
+
+
+def test_sigterm_stops_promptly_and_keeps_the_data(tmp_path: Path) -> None:
+    """Kubernetes stops the pod with SIGTERM: the endpoint ends well within the grace period
+    even with a client's keep-alive connection still open, and what it wrote is there after a
+    restart on the same data directory."""
+    data_dir = tmp_path / "data"
+    endpoint, proc = start_chdb_endpoint(data_dir)
+    try:
+        c = clickhouse_connect.get_client(
+            host=endpoint.host,
+            port=endpoint.port,
+            username=endpoint.user,
+            password=endpoint.password,
+        )
+        c.command("CREATE DATABASE IF NOT EXISTS keep ENGINE = Atomic")
+        c.command("CREATE TABLE keep.n (n UInt64) ENGINE = MergeTree ORDER BY n")
+        c.command("INSERT INTO keep.n SELECT number FROM numbers(50000)")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)  # the client's pooled connection stays open
+        assert proc.wait(timeout=25) == 0
+        assert time.monotonic() - started < 25
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    endpoint, proc = start_chdb_endpoint(data_dir)
+    try:
+        status, _, body = http(endpoint, "/", b"SELECT count(), sum(n) FROM keep.n")
+        assert (status, body) == (200, f"50000\t{sum(range(50000))}\n".encode())
+    finally:
+        stop_chdb_endpoint(proc)

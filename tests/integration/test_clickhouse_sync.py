@@ -22,7 +22,7 @@ import clickhouse_connect
 import pytest
 from pytask.cli import run
 
-from tests.support.chdb_http import ChdbEndpoint, start_chdb_endpoint
+from tests.support.chdb_http import ChdbEndpoint, start_chdb_endpoint, stop_chdb_endpoint
 
 pytestmark = pytest.mark.clickhouse
 
@@ -95,8 +95,7 @@ def servers(
     dest, dest_proc = start_chdb_endpoint(root / "dest")
     yield source, dest
     for proc in (source_proc, dest_proc):
-        proc.terminate()
-        proc.wait(timeout=30)
+        stop_chdb_endpoint(proc)
 
 
 def env_for(source: ChdbEndpoint, dest: ChdbEndpoint) -> dict[str, str]:

@@ -69,3 +69,17 @@ def start_chdb_endpoint(data_dir: Path) -> tuple[ChdbEndpoint, subprocess.Popen[
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError(f"chdb_http did not answer on port {port} within 60 s")
+
+
+def stop_chdb_endpoint(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """SIGTERM, as Kubernetes stops the pod; SIGKILL if it has not ended in ``timeout`` s.
+
+    Teardown never hangs on it; that SIGTERM alone stops it is a test of its own
+    (tests/integration/test_chdb_http.py).
+    """
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=timeout)
