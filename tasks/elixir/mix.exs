@@ -55,8 +55,24 @@ defmodule Extask.MixProject do
       extask: [
         include_executables_for: [:unix],
         include_erts: true,
-        strip_beams: true
+        strip_beams: true,
+        steps: [:assemble, &take_sigterm_at_boot/1]
       ]
     ]
+  end
+
+  # The boot script starts the kernel, which makes SIGTERM a graceful stop that exits 0, then
+  # the other apps, then Extask.CLI.main/0: one step right after the kernel's start makes
+  # SIGTERM exit 143 from then on (Extask.Signals), with no window for the graceful stop.
+  defp take_sigterm_at_boot(release) do
+    script = Path.join(release.version_path, "start.script")
+    {:ok, [{:script, name, steps}]} = :file.consult(script)
+    kernel = {:apply, {:application, :start_boot, [:kernel, :permanent]}}
+    {head, [^kernel | tail]} = Enum.split_while(steps, &(&1 != kernel))
+    take_sigterm = {:apply, {Extask.Signals, :exit_on_sigterm, []}}
+    steps = head ++ [kernel, take_sigterm | tail]
+    File.write!(script, :io_lib.format("~p.~n", [{:script, name, steps}]))
+    :ok = :systools.script2boot(to_charlist(Path.rootname(script)))
+    release
   end
 end

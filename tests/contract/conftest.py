@@ -7,13 +7,13 @@ no network, no capabilities, no privilege escalation, and the image's own (non-r
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.contract.harness import IMAGES, XCOM_DIR, Run, TaskImage, parse_lines
+from tests.contract.harness import IMAGES, XCOM_DIR, Container, Run, TaskImage, parse_lines
 
 
 @pytest.fixture(params=IMAGES, ids=[image.language for image in IMAGES])
@@ -28,27 +28,39 @@ def image(request: pytest.FixtureRequest) -> TaskImage:
 
 
 @pytest.fixture
-def run_image(tmp_path: Path) -> Any:
-    xcom = tmp_path / "xcom"
-    xcom.mkdir()
-    xcom.chmod(0o777)  # the container's non-root user writes the result here
+def xcom(tmp_path: Path) -> Path:
+    """The host directory mounted as the container's xcom dir (where the result goes)."""
+    path = tmp_path / "xcom"
+    path.mkdir()
+    path.chmod(0o777)  # the container's non-root user writes the result here
+    return path
 
+
+def docker_run_flags(
+    xcom: Path, env: dict[str, str] | None, extra_docker_args: Sequence[str]
+) -> list[str]:
+    """``docker run`` flags for a task the way Kubernetes runs it (see the module doc)."""
+    flags = [
+        "--read-only", "--tmpfs", "/tmp:rw,size=32m",
+        "--network", "none",
+        "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+        "-v", f"{xcom}:{XCOM_DIR}",
+    ]  # fmt: skip
+    for key, value in (env or {}).items():
+        flags += ["-e", f"{key}={value}"]
+    return [*flags, *extra_docker_args]
+
+
+@pytest.fixture
+def run_image(xcom: Path) -> Any:
     def _run(
         img: TaskImage,
         args: Sequence[str],
         env: dict[str, str] | None = None,
         extra_docker_args: Sequence[str] = (),
     ) -> Run:
-        cmd = [
-            "docker", "run", "--rm",
-            "--read-only", "--tmpfs", "/tmp:rw,size=32m",
-            "--network", "none",
-            "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-            "-v", f"{xcom}:{XCOM_DIR}",
-        ]  # fmt: skip
-        for key, value in (env or {}).items():
-            cmd += ["-e", f"{key}={value}"]
-        cmd += [*extra_docker_args, img.ref, *args]
+        cmd = ["docker", "run", "--rm", *docker_run_flags(xcom, env, extra_docker_args)]
+        cmd += [img.ref, *args]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         result_file = xcom / "return.json"
         result_text = result_file.read_text() if result_file.exists() else None
@@ -63,3 +75,22 @@ def run_image(tmp_path: Path) -> Any:
         )
 
     return _run
+
+
+@pytest.fixture
+def start_image(xcom: Path) -> Iterator[Any]:
+    """Start a task detached (``docker run --detach``); every container it started is
+    removed when the test ends."""
+    started: list[str] = []
+
+    def _start(img: TaskImage, args: Sequence[str], env: dict[str, str] | None = None) -> Container:
+        cmd = ["docker", "run", "--detach", *docker_run_flags(xcom, env, ())]
+        proc = subprocess.run(
+            [*cmd, img.ref, *args], capture_output=True, text=True, timeout=120, check=True
+        )
+        started.append(proc.stdout.strip())
+        return Container(id=started[-1], xcom=xcom)
+
+    yield _start
+    for container in started:
+        subprocess.run(["docker", "rm", "--force", container], capture_output=True, check=False)

@@ -51,7 +51,59 @@ class Run:
         return parsed
 
     def errors(self) -> list[dict[str, Any]]:
-        return [line for line in self.lines if line.get("level") == "error"]
+        return error_lines(self.lines)
+
+
+def error_lines(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The lines of level ``error``."""
+    return [line for line in lines if line.get("level") == "error"]
+
+
+@dataclass(frozen=True)
+class Container:
+    """A container started detached (``docker run --detach``), for tests that act on a task
+    while it runs; removed by the fixture that started it."""
+
+    id: str
+    xcom: Path
+
+    def follow_until(self, msg: str) -> list[dict[str, Any]]:
+        """The log lines up to the first one with ``msg`` (``docker logs --follow``); fails
+        when the container ends without logging it."""
+        lines: list[dict[str, Any]] = []
+        with subprocess.Popen(
+            ["docker", "logs", "--follow", self.id],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as follow:
+            assert follow.stderr is not None
+            try:
+                for raw in follow.stderr:
+                    lines += parse_lines(raw)
+                    if lines and lines[-1].get("msg") == msg:
+                        return lines
+            finally:
+                follow.kill()
+        pytest.fail(f"the container ended without logging {msg!r}: {lines}")
+
+    def lines(self) -> list[dict[str, Any]]:
+        """Every log line so far (the container's stderr)."""
+        logs = subprocess.run(
+            ["docker", "logs", self.id], capture_output=True, text=True, check=True, timeout=30
+        )
+        return parse_lines(logs.stderr)
+
+    def exit_code(self) -> int:
+        state = subprocess.run(
+            ["docker", "inspect", "--format", "{{.State.Running}} {{.State.ExitCode}}", self.id],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout.split()
+        assert state[0] == "false", "the container is still running"
+        return int(state[1])
 
 
 def task_images() -> list[TaskImage]:

@@ -8,19 +8,29 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import time
+from datetime import datetime
 from typing import Any
 
 import pytest
 
-from tests.contract.harness import XCOM_DIR, Run, TaskImage
+from tests.contract.harness import XCOM_DIR, Run, TaskImage, error_lines
 
 pytestmark = pytest.mark.docker
 
 RunImage = Any
+StartImage = Any
 RESULT = f"{XCOM_DIR}/return.json"
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 LEVELS = {"debug", "info", "warn", "error"}
-EXIT = {"ok": 0, "usage": 64, "permanent": 65, "transient": 75, "nothing_to_do": 99}
+EXIT = {
+    "ok": 0,
+    "usage": 64,
+    "permanent": 65,
+    "transient": 75,
+    "nothing_to_do": 99,
+    "terminated": 143,
+}
 
 
 def assert_one_usage_error(run: Run, named: str) -> None:
@@ -56,6 +66,7 @@ def test_command_help_exits_zero(image: TaskImage, run_image: RunImage) -> None:
     run = run_image(image, ["selfcheck", "--help"])
     assert run.code == EXIT["ok"], run.stderr
     assert "--fail-with" in run.stdout
+    assert "--hold" in run.stdout
 
 
 def test_bad_flag_is_usage_error_naming_it(image: TaskImage, run_image: RunImage) -> None:
@@ -174,3 +185,56 @@ def test_root_filesystem_is_read_only_and_scratch_is_checked(
     [error] = run.errors()
     assert "/var/tmp" in error["error"]
     assert run.result_text is None
+
+
+def at(line: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(line["ts"].replace("Z", "+00:00"))
+
+
+def test_selfcheck_holds_then_writes_the_result(image: TaskImage, run_image: RunImage) -> None:
+    run = run_image(image, ["selfcheck", "--hold", "2", "--result-file", RESULT])
+    assert run.code == EXIT["ok"], run.stderr
+    msgs = [line["msg"] for line in run.lines]
+    assert msgs[0] == "selfcheck started"
+    assert msgs[-1] == "selfcheck done"
+    [holding] = [line for line in run.lines if line["msg"] == "selfcheck holding"]
+    assert holding["level"] == "info"
+    assert holding["seconds"] == 2
+    assert "selfcheck held" not in msgs, "held lines come every 5 s, not within 2 s"
+    held_for = (at(run.lines[-1]) - at(holding)).total_seconds()
+    assert held_for >= 2, f"held {held_for:.3f} s"
+    assert run.result["outputs"]["held_s"] == 2
+
+
+@pytest.mark.parametrize("bad", ["-1", "abc"])
+def test_bad_hold_is_usage_error_naming_the_value(
+    image: TaskImage, run_image: RunImage, bad: str
+) -> None:
+    run = run_image(image, ["selfcheck", "--hold", bad, "--result-file", RESULT])
+    assert_one_usage_error(run, "--hold")
+    error = run.errors()[0]["error"]
+    assert f'"{bad}"' in error, f"the error does not quote the bad value: {error}"
+    assert "86400" in error, f"the error does not say what was expected: {error}"
+    assert run.result_text is None
+
+
+def test_sigterm_stops_a_task_at_once_with_143_and_no_result(
+    image: TaskImage, start_image: StartImage
+) -> None:
+    # Kubernetes deleting the pod, `docker stop`: SIGTERM to PID 1, SIGKILL after the grace.
+    container = start_image(image, ["selfcheck", "--hold", "60", "--result-file", RESULT])
+    container.follow_until("selfcheck holding")
+    sent = time.monotonic()
+    subprocess.run(
+        ["docker", "stop", "--time", "10", container.id], capture_output=True, check=True
+    )
+    stopped_in = time.monotonic() - sent
+    assert container.exit_code() == EXIT["terminated"], container.lines()
+    assert stopped_in < 5, f"took {stopped_in:.1f} s to stop (grace 10 s)"
+    lines = container.lines()
+    terminated = [line for line in lines if line["msg"] == "terminated"]
+    assert terminated == [lines[-1]], f"expected one terminated line, last: {lines}"
+    assert terminated[0]["level"] == "warn"
+    assert terminated[0]["signal"] == "SIGTERM"
+    assert error_lines(lines) == [], "a stop on request is not a failure of the task"
+    assert list(container.xcom.iterdir()) == [], "no result (nor temp file) on SIGTERM"

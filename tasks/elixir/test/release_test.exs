@@ -28,7 +28,7 @@ defmodule Extask.ReleaseTest do
       )
 
     assert status == 0, output
-    %{bin: Path.join([root, "bin", "extask-cli"])}
+    %{bin: Path.join([root, "bin", "extask-cli"]), root: root}
   end
 
   # Runs the release with only `env` (plus PATH and LANG=C: pods often have no locale).
@@ -198,6 +198,62 @@ defmodule Extask.ReleaseTest do
     nothing = extask(bin, ["discover", "--run-id", "later"], env)
     assert nothing.code == 99, nothing.stderr
     refute discover.stderr <> nothing.stderr =~ settings.secret_access_key
+  end
+
+  test "SIGTERM stops a hold at once: one terminated line, exit 143, no result", %{bin: bin} do
+    scratch = tmp_dir!("scratch")
+    result_file = Path.join(tmp_dir!("xcom"), "return.json")
+    args = ["selfcheck", "--hold", "60", "--scratch-dir", scratch, "--result-file", result_file]
+
+    port =
+      Port.open({:spawn_executable, bin}, [
+        :binary,
+        :exit_status,
+        :stderr_to_stdout,
+        {:line, 4096},
+        args: args,
+        env: [{~c"LANG", ~c"C"}]
+      ])
+
+    {:os_pid, os_pid} = Port.info(port, :os_pid)
+    # Up to the holding line: the handler is installed by then.
+    before = receive_lines(port, &(&1["msg"] == "selfcheck holding"))
+    assert [%{"msg" => "selfcheck started"} | _] = before
+    sent = System.monotonic_time(:millisecond)
+    {_, 0} = System.cmd("kill", ["-TERM", Integer.to_string(os_pid)])
+
+    assert [%{"level" => "warn", "msg" => "terminated", "signal" => "SIGTERM"}] =
+             receive_lines(port, &(&1["msg"] == "terminated"))
+
+    assert_receive {^port, {:exit_status, 143}}, 5_000
+    assert System.monotonic_time(:millisecond) - sent < 5_000
+    refute File.exists?(result_file)
+    assert File.ls!(Path.dirname(result_file)) == []
+  end
+
+  test "the boot takes SIGTERM over right after the kernel, before the other apps start", ctx do
+    [script] = Path.wildcard(Path.join([ctx.root, "releases", "*", "start.script"]))
+    {:ok, [{:script, _name, steps} = term]} = :file.consult(script)
+    # The VM boots from the .boot file: the same term, binary.
+    assert :erlang.binary_to_term(File.read!(Path.rootname(script) <> ".boot")) == term
+    kernel = {:apply, {:application, :start_boot, [:kernel, :permanent]}}
+
+    assert [
+             ^kernel,
+             {:apply, {Extask.Signals, :exit_on_sigterm, []}},
+             {:apply, {:application, :start_boot, [:stdlib, _]}} | _
+           ] = Enum.drop_while(steps, &(&1 != kernel))
+  end
+
+  # The JSON lines of a port up to and including the first one `last?` accepts.
+  defp receive_lines(port, last?) do
+    receive do
+      {^port, {:data, {:eol, text}}} ->
+        line = Extask.JSON.decode!(text)
+        if last?.(line), do: [line], else: [line | receive_lines(port, last?)]
+    after
+      10_000 -> flunk("no such line within 10 s")
+    end
   end
 
   test "an unwritable scratch dir exits 65 naming the dir", %{bin: bin} do

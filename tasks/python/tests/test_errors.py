@@ -12,7 +12,7 @@ from pytask.errors import (
 
 
 def test_exit_codes_are_the_contracts() -> None:
-    assert [int(c) for c in ExitCode] == [0, 64, 65, 70, 75, 99]
+    assert [int(c) for c in ExitCode] == [0, 64, 65, 70, 75, 99, 143]
     assert UsageError.exit_code == 64
     assert PermanentError.exit_code == 65
     assert TransientError.exit_code == 75

@@ -220,6 +220,7 @@ mod tests {
         let result: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
         assert_eq!(result["status"], "ok");
         assert_eq!(result["outputs"]["scratch_dir"], dir);
+        assert_eq!(result["outputs"]["held_s"], 0);
         assert_eq!(
             result["outputs"]["config"],
             serde_json::json!({"RSTASK_DEMO_PASSWORD": "[redacted]"})
@@ -248,6 +249,53 @@ mod tests {
         let from_env = invoke(&["selfcheck"], &[("RSTASK_FAIL_WITH", "transient")]);
         assert_eq!(from_env.exit, Exit::Transient);
         assert_eq!(from_env.lines.last().unwrap()["error_kind"], "transient");
+    }
+
+    #[test]
+    fn hold_is_a_whole_number_of_seconds_up_to_a_day() {
+        for bad in ["-1", "abc", "86401", "+5", "1.5", ""] {
+            let run = invoke(&["selfcheck", "--hold", bad], &[]);
+            assert_eq!(run.exit, Exit::Usage, "{bad}");
+            assert_eq!(run.lines.len(), 1, "{bad}");
+            assert_eq!(
+                run.lines[0]["error"],
+                format!(
+                    "expected --hold to be a whole number of seconds from 0 to 86400, got: {}",
+                    crate::config::quote(bad)
+                )
+            );
+        }
+        let from_env = invoke(&["selfcheck"], &[("RSTASK_HOLD", "soon")]);
+        assert_eq!(from_env.exit, Exit::Usage);
+        assert!(
+            from_env.lines[0]["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("expected RSTASK_HOLD to be a whole number")
+        );
+    }
+
+    #[test]
+    fn hold_waits_then_goes_on_as_without() {
+        let started = std::time::Instant::now();
+        let run = invoke(
+            &["selfcheck", "--fail-with", "nothing-to-do"],
+            &[("RSTASK_HOLD", "1")],
+        );
+        assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+        assert_eq!(run.exit, Exit::NothingToDo);
+        let msgs: Vec<&str> = run
+            .lines
+            .iter()
+            .map(|l| l["msg"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            msgs,
+            ["selfcheck started", "selfcheck holding", "nothing to do"]
+        );
+        assert_eq!(run.lines[1]["seconds"], 1);
+        let result: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(result["outputs"]["held_s"], 1);
     }
 
     #[test]

@@ -138,6 +138,37 @@ pub fn path(raw: &Raw) -> Result<PathBuf> {
     Ok(PathBuf::from(&raw.value))
 }
 
+/// A whole-number setting from 0 to `max`; `unit` says what it counts, for the message.
+///
+/// ```
+/// use rstask::config::{Raw, whole_number};
+/// let raw = |value: &str| Raw { value: value.into(), source: "--hold".into() };
+/// assert_eq!(whole_number(&raw("20"), 60, "seconds").unwrap(), 20);
+/// assert_eq!(
+///     whole_number(&raw("-1"), 60, "seconds").unwrap_err().chain(),
+///     r#"expected --hold to be a whole number of seconds from 0 to 60, got: "-1""#
+/// );
+/// ```
+///
+/// # Errors
+/// [`TaskError::Usage`] when `raw` is not digits only, or above `max`.
+pub fn whole_number(raw: &Raw, max: u64, unit: &str) -> Result<u64> {
+    // Digits only: `parse` would also take a leading `+`.
+    raw.value
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| raw.value.parse::<u64>().ok())
+        .flatten()
+        .filter(|n| *n <= max)
+        .ok_or_else(|| {
+            TaskError::usage(format!(
+                "expected {} to be a whole number of {unit} from 0 to {max}, got: {}",
+                raw.source,
+                quote(&raw.value)
+            ))
+        })
+}
+
 /// The common flags every command takes
 ///
 /// Field docs are the `--help` text, hence plain words, no Markdown., before or after the command name.

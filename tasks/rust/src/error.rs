@@ -21,6 +21,8 @@ pub enum Exit {
     Transient,
     /// Nothing to process; the result is still written.
     NothingToDo,
+    /// Stopped by SIGTERM (128 + 15, as a shell reports it); no result.
+    Terminated,
 }
 
 impl Exit {
@@ -30,6 +32,7 @@ impl Exit {
     /// use rstask::error::Exit;
     /// assert_eq!(Exit::Usage.code(), 64);
     /// assert_eq!(Exit::NothingToDo.code(), 99);
+    /// assert_eq!(Exit::Terminated.code(), 143);
     /// ```
     #[must_use]
     pub const fn code(self) -> u8 {
@@ -40,6 +43,7 @@ impl Exit {
             Self::Internal => 70,
             Self::Transient => 75,
             Self::NothingToDo => 99,
+            Self::Terminated => 143,
         }
     }
 }

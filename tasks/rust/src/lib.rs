@@ -15,6 +15,7 @@ pub mod logging;
 pub mod result;
 pub mod s3;
 pub mod secrets;
+pub mod signals;
 #[cfg(test)]
 mod testing;
 pub mod transform;

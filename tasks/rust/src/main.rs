@@ -1,6 +1,7 @@
 //! The `rstask` binary: collects the process's arguments and environment, calls
 //! [`rstask::run`] and exits with the code it returns. A panic (a bug) is reported as the
-//! contract's one JSON error line with `error_kind: "internal"` and exit code 70.
+//! contract's one JSON error line with `error_kind: "internal"` and exit code 70; SIGTERM
+//! ends the process with 143 ([`rstask::signals`]).
 
 use std::io::{self, Write};
 use std::panic::{self, AssertUnwindSafe};
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 
 use rstask::config::Env;
 use rstask::error::Exit;
-use rstask::logging;
+use rstask::{logging, signals};
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args_os()
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
     }));
 
     let code = panic::catch_unwind(AssertUnwindSafe(|| {
+        signals::exit_on_sigterm().expect("installing the SIGTERM handler");
         rstask::run(
             &argv,
             &env,

@@ -1,8 +1,10 @@
 //! The real `rstask` binary, run as a process with a clean environment: what `main` adds
 //! to `run` (arguments, environment, streams, exit status) is checked here.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -123,4 +125,58 @@ fn nothing_to_do_exits_99_and_still_writes_the_result() {
     assert_eq!(out.status.code(), Some(99));
     let result: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(result["status"], "nothing_to_do");
+}
+
+#[test]
+fn sigterm_stops_a_hold_at_once_with_143_and_no_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let result = dir.path().join("return.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rstask"))
+        .args(["selfcheck", "--hold", "60", "--result-file"])
+        .arg(&result)
+        .env_clear()
+        .env("RSTASK_SCRATCH_DIR", dir.path())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rstask runs");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut lines = Vec::new();
+    // Up to the holding line: the handler is installed by then.
+    while lines
+        .last()
+        .is_none_or(|l: &Value| l["msg"] != "selfcheck holding")
+    {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "{lines:?}");
+        lines.push(serde_json::from_str(&line).unwrap());
+    }
+    let sent = Instant::now();
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(sent.elapsed() < Duration::from_secs(5), "still holding");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(143));
+    let rest: Vec<Value> = stderr
+        .lines()
+        .map(|line| serde_json::from_str(&line.unwrap()).unwrap())
+        .collect();
+    assert_eq!(rest.len(), 1, "{rest:?}");
+    assert_eq!(
+        (&rest[0]["level"], &rest[0]["msg"], &rest[0]["signal"]),
+        (
+            &Value::from("warn"),
+            &Value::from("terminated"),
+            &Value::from("SIGTERM")
+        )
+    );
+    assert!(!result.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }

@@ -5,7 +5,8 @@ defmodule Extask.CLI do
   `run/3` parses the command line once (`Extask.Config`), runs the command, writes its
   result, and turns every failure into exactly one JSON error line plus the contract's exit
   code. It never halts the VM, so tests call it in-process with `StringIO` devices; only
-  `main/0`, called by the release's `bin/extask-cli`, exits.
+  `main/0`, called by the release's `bin/extask-cli`, exits (and, on SIGTERM,
+  `Extask.Signals`, which the release's boot installs).
   """
 
   alias Extask.{Config, Errors, ExitCode, Log, Result, Secrets, Usage}

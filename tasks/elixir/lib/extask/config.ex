@@ -68,7 +68,7 @@ defmodule Extask.Config do
       ...>   ["--log-level", "debug", "selfcheck", "--fail-with", "transient"],
       ...>   %{"EXTASK_SCRATCH_DIR" => "/scratch", "EXTASK_LOG_LEVEL" => "error"})
       iex> {config.command, config.log_level, config.scratch_dir, config.result_file, config.opts}
-      {Extask.Commands.Selfcheck, :debug, "/scratch", nil, %{fail_with: :transient}}
+      {Extask.Commands.Selfcheck, :debug, "/scratch", nil, %{fail_with: :transient, hold: 0}}
 
       iex> Extask.Config.parse(["selfcheck", "-h"], %{})
       {:ok, {:help, Extask.Commands.Selfcheck}}

@@ -13,12 +13,21 @@ defmodule Extask.ExitCode do
   | `:internal` | 70 | a crash: retried like a transient failure |
   | `:transient` | 75 | fail, normal retries |
   | `:nothing_to_do` | 99 | skipped |
+  | `:terminated` | 143 | stopped by SIGTERM (128 + 15): normal retries |
   """
 
-  @type name :: :ok | :usage | :permanent | :internal | :transient | :nothing_to_do
-  @type t :: 0 | 64 | 65 | 70 | 75 | 99
+  @type name :: :ok | :usage | :permanent | :internal | :transient | :nothing_to_do | :terminated
+  @type t :: 0 | 64 | 65 | 70 | 75 | 99 | 143
 
-  @codes %{ok: 0, usage: 64, permanent: 65, internal: 70, transient: 75, nothing_to_do: 99}
+  @codes %{
+    ok: 0,
+    usage: 64,
+    permanent: 65,
+    internal: 70,
+    transient: 75,
+    nothing_to_do: 99,
+    terminated: 143
+  }
 
   @doc """
   The numeric exit code of a name.

@@ -40,7 +40,8 @@ defmodule Extask.Usage do
 
     #{common_section()}
     Exit codes: 0 ok, 64 bad usage, 65 permanent failure, 75 transient failure,
-    99 nothing to do. Logs are JSON lines on stderr; the result is JSON.
+    99 nothing to do, 143 stopped by SIGTERM. Logs are JSON lines on stderr; the result
+    is JSON.
     """
   end
 

@@ -45,17 +45,19 @@ defmodule Extask.ConfigTest do
       "EXTASK_RESULT_FILE" => "/airflow/xcom/return.json",
       "EXTASK_LOG_LEVEL" => "debug",
       "EXTASK_SCRATCH_DIR" => "/scratch",
-      "EXTASK_FAIL_WITH" => "nothing-to-do"
+      "EXTASK_FAIL_WITH" => "nothing-to-do",
+      "EXTASK_HOLD" => "20"
     }
 
     config = run_config(["selfcheck"], env)
     assert config.result_file == "/airflow/xcom/return.json"
     assert config.log_level == :debug
     assert config.scratch_dir == "/scratch"
-    assert config.opts == %{fail_with: :nothing_to_do}
+    assert config.opts == %{fail_with: :nothing_to_do, hold: 20}
     assert config.env == env
 
     assert run_config(["selfcheck", "--fail-with", "permanent"], env).opts.fail_with == :permanent
+    assert run_config(["selfcheck", "--hold", "3"], env).opts.hold == 3
   end
 
   test "help and version" do

@@ -11,7 +11,8 @@ defmodule Extask.ExitCodeTest do
              permanent: 65,
              internal: 70,
              transient: 75,
-             nothing_to_do: 99
+             nothing_to_do: 99,
+             terminated: 143
            }
   end
 

@@ -4,6 +4,10 @@ Parsing happens in two stages: argparse turns argv into raw strings, then each v
 validated (with its env fallback) into a typed setting. Every foreseen failure is a
 :class:`~pytask.errors.TaskError`, reported once here as a JSON error line and mapped to the
 contract's exit code. Only :func:`main` exits, so :func:`run` is tested in-process.
+
+On SIGTERM (Kubernetes deleting the pod, ``docker stop``) the handler :func:`main` installs
+raises :class:`~pytask.errors.Terminated` wherever the command is; :func:`run` logs it as one
+warn line and returns 143, and no result is written.
 """
 
 from __future__ import annotations
@@ -12,14 +16,24 @@ import argparse
 import contextlib
 import logging
 import os
+import signal
 import sys
 from collections.abc import Mapping, Sequence
+from types import FrameType
 from typing import IO, NoReturn
 
 from pytask import ENV_PREFIX, TOOL, __version__
 from pytask.commands import COMMANDS, Context
 from pytask.config import LogLevel, resolve_common
-from pytask.errors import ErrorKind, ExitCode, NothingToDo, TaskError, UsageError, cause_chain
+from pytask.errors import (
+    ErrorKind,
+    ExitCode,
+    NothingToDo,
+    TaskError,
+    Terminated,
+    UsageError,
+    cause_chain,
+)
 from pytask.logs import configure
 from pytask.result import Status, TaskResult, write_result
 
@@ -143,10 +157,22 @@ def run(
         fields = _error_fields(_command_of(argv), ErrorKind.INTERNAL, ExitCode.INTERNAL, exc)
         log.exception("internal error", extra=fields)
         return ExitCode.INTERNAL
+    except Terminated as stop:
+        # Written whatever --log-level says, like the error line: it explains the exit code.
+        configure(LogLevel.WARN, err).warning("terminated", extra={"signal": stop.signal})
+        return ExitCode.TERMINATED
     finally:
         logging.shutdown()
 
 
+def _terminate(signum: int, _frame: FrameType | None) -> NoReturn:
+    """SIGTERM handler: stop the command where it is (a second SIGTERM is ignored)."""
+    signal.signal(signum, signal.SIG_IGN)
+    raise Terminated(signal.Signals(signum).name)
+
+
 def main() -> NoReturn:
     """Console-script entry point."""
+    # As PID 1 of a container, a process without a handler never sees SIGTERM at all.
+    signal.signal(signal.SIGTERM, _terminate)
     sys.exit(run(sys.argv[1:], os.environ))

@@ -97,6 +97,28 @@ def non_empty_path(raw: str, source: str) -> Path:
     return Path(raw)
 
 
+def whole_number(raw: str, source: str, *, maximum: int, unit: str) -> int:
+    """Parse ``raw`` as a whole number from 0 to ``maximum`` (of ``unit``, for the message).
+
+    >>> whole_number("20", "--hold", maximum=86400, unit="seconds")
+    20
+    >>> whole_number("-1", "PYTASK_HOLD", maximum=60, unit="seconds")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    pytask.errors.UsageError: expected PYTASK_HOLD to be a whole number of ... 0 to 60, got: "-1"
+    """
+    # Digits only (int() would also take " 7", "+7", "7_0" and other scripts' digits), and
+    # no longer than the maximum: int() refuses very long digit strings with an error.
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= len(str(maximum))) or (
+        int(raw) > maximum
+    ):
+        raise UsageError(
+            f"expected {source} to be a whole number of {unit} from 0 to {maximum}, "
+            f"got: {quote(raw)}"
+        )
+    return int(raw)
+
+
 def required_setting(
     ns: argparse.Namespace, dest: str, flag: str, env: Mapping[str, str], *, to: str
 ) -> str:

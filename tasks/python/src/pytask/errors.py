@@ -10,6 +10,7 @@ can foresee is raised as one of these and turned into a code in exactly one plac
     └── TransientError  network, busy server, timeout     -> 75, retried
 
 ``NothingToDo`` is not a failure: the command ends early with exit 99 (task skipped).
+``Terminated`` is not one either: the process was asked to stop (SIGTERM) and ends with 143.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class ExitCode(enum.IntEnum):
     INTERNAL = 70
     TRANSIENT = 75
     NOTHING_TO_DO = 99
+    TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process the signal ended
 
 
 class ErrorKind(enum.StrEnum):
@@ -72,6 +74,18 @@ class NothingToDo(Exception):  # noqa: N818 - a signal, not an error
         super().__init__(reason)
         self.reason = reason
         self.result = result or {}
+
+
+class Terminated(BaseException):
+    """Raised by the SIGTERM handler of :func:`pytask.cli.main` wherever the command is.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: no ``except Exception`` of a command
+    swallows it, while ``finally`` blocks and context managers still clean up on the way out.
+    """
+
+    def __init__(self, signal: str) -> None:
+        super().__init__(signal)
+        self.signal = signal
 
 
 def cause_chain(exc: BaseException) -> str:

@@ -1,17 +1,17 @@
 //! `selfcheck`: proves the runtime honours the task contract, touching no external service.
 //!
 //! Reports the version, the runtime and the configuration it sees (secrets redacted),
-//! checks the scratch dir is writable, and writes a result. `--fail-with` ends on one of
-//! the contract's failure outcomes so the operators' exit-code mapping can be tested
-//! against real pods.
+//! checks the scratch dir is writable, and writes a result. `--hold` first waits (a task
+//! that runs for a while, for fault tests); `--fail-with` ends on one of the contract's
+//! failure outcomes so the operators' exit-code mapping can be tested against real pods.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
 use super::Context;
-use crate::config::{Choice, flag_or_env};
+use crate::config::{Choice, flag_or_env, whole_number};
 use crate::error::{Result, TaskError};
 use crate::result::TaskResult;
 use crate::secrets::redacted_env;
@@ -26,7 +26,15 @@ pub struct Args {
     /// End with this contract outcome: permanent, transient or nothing-to-do (env RSTASK_FAIL_WITH)
     #[arg(long, value_name = "KIND")]
     pub fail_with: Option<String>,
+    /// Wait this long after the checks, 0 to 86400, logging every 5 s, so fault tests can act while a task runs (env RSTASK_HOLD; default 0)
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    pub hold: Option<String>,
 }
+
+/// Longest `--hold`: a day.
+pub const HOLD_MAX_S: u64 = 86_400;
+/// How often a hold says how long is left.
+pub const HELD_EVERY_S: u64 = 5;
 
 /// The outcome `--fail-with` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,20 +80,41 @@ pub fn check_scratch_dir(dir: &Path) -> Result<()> {
     }
 }
 
+/// Waits `seconds` through `sleep`, saying so every [`HELD_EVERY_S`]; nothing at all for 0.
+/// SIGTERM needs no check here: its thread ends the process mid-sleep ([`crate::signals`]).
+pub fn hold(seconds: u64, mut sleep: impl FnMut(Duration)) {
+    if seconds == 0 {
+        return;
+    }
+    tracing::info!(seconds, "selfcheck holding");
+    let mut remaining = seconds;
+    while remaining > 0 {
+        let step = remaining.min(HELD_EVERY_S);
+        sleep(Duration::from_secs(step));
+        remaining -= step;
+        if remaining > 0 {
+            tracing::info!(remaining_s = remaining, "selfcheck held");
+        }
+    }
+}
+
 /// Runs the checks and builds the result.
 ///
 /// # Errors
-/// A usage error for a bad `--fail-with`, a permanent one for an unusable scratch dir, or
-/// the failure `--fail-with` asks for.
+/// A usage error for a bad `--fail-with` or `--hold`, a permanent one for an unusable
+/// scratch dir, or the failure `--fail-with` asks for.
 pub fn execute(args: &Args, ctx: &Context<'_>) -> Result<TaskResult> {
     let fail_with = flag_or_env(args.fail_with.as_deref(), "--fail-with", ctx.env)
         .map(|raw| FailWith::parse(&raw))
         .transpose()?;
+    let hold_s = flag_or_env(args.hold.as_deref(), "--hold", ctx.env)
+        .map_or(Ok(0), |raw| whole_number(&raw, HOLD_MAX_S, "seconds"))?;
     tracing::info!(version = VERSION, "selfcheck started");
 
     let scratch = &ctx.settings.scratch_dir;
     check_scratch_dir(scratch)?;
     tracing::debug!(scratch_dir = %scratch.display(), "scratch dir writable");
+    hold(hold_s, std::thread::sleep);
 
     let config: serde_json::Map<String, Value> = redacted_env(ctx.env, ENV_PREFIX)
         .into_iter()
@@ -100,6 +129,7 @@ pub fn execute(args: &Args, ctx: &Context<'_>) -> Result<TaskResult> {
         )
         .output("uid", rustix::process::geteuid().as_raw())
         .output("scratch_dir", scratch.to_string_lossy().into_owned())
+        .output("held_s", hold_s)
         .output("config", config);
 
     match fail_with {
@@ -126,6 +156,47 @@ pub fn execute(args: &Args, ctx: &Context<'_>) -> Result<TaskResult> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::LogLevel;
+    use crate::logging;
+    use crate::testing::Buf;
+
+    #[test]
+    fn hold_says_how_long_is_left_every_five_seconds() {
+        let buf = Buf::default();
+        let mut slept = Vec::new();
+        let subscriber = logging::subscriber(LogLevel::Info, logging::sink(Box::new(buf.clone())));
+        tracing::subscriber::with_default(subscriber, || {
+            hold(12, |d| slept.push(d.as_secs()));
+        });
+        assert_eq!(slept, [5, 5, 2]);
+        let lines: Vec<serde_json::Value> = buf
+            .text()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let seen: Vec<(&str, &Value, &Value)> = lines
+            .iter()
+            .map(|l| (l["msg"].as_str().unwrap(), &l["seconds"], &l["remaining_s"]))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("selfcheck holding", &Value::from(12), &Value::Null),
+                ("selfcheck held", &Value::Null, &Value::from(7)),
+                ("selfcheck held", &Value::Null, &Value::from(2)),
+            ]
+        );
+    }
+
+    #[test]
+    fn no_hold_sleeps_and_logs_nothing() {
+        let buf = Buf::default();
+        let subscriber = logging::subscriber(LogLevel::Debug, logging::sink(Box::new(buf.clone())));
+        tracing::subscriber::with_default(subscriber, || {
+            hold(0, |_| panic!("no sleep for a zero hold"));
+        });
+        assert_eq!(buf.text(), "");
+    }
 
     #[test]
     fn scratch_dir_check_passes_and_cleans_up() {

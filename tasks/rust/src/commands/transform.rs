@@ -21,7 +21,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::Value;
 
 use super::Context;
-use crate::config::{flag_or_env, path};
+use crate::config::{flag_or_env, path, whole_number};
 use crate::error::{Result, TaskError};
 use crate::result::TaskResult;
 use crate::s3::{self, S3Args, S3Settings};
@@ -78,18 +78,7 @@ fn options(args: &Args, ctx: &Context<'_>, scratch: &Path) -> Result<Options> {
         "--dedup-memory-mb",
         ctx.env,
     ) {
-        let mib = raw
-            .value
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n <= MAX_DEDUP_MEMORY_MB)
-            .ok_or_else(|| {
-                TaskError::usage(format!(
-                    "expected {} to be a whole number of MiB from 0 to {MAX_DEDUP_MEMORY_MB}, got: {}",
-                    raw.source,
-                    crate::config::quote(&raw.value)
-                ))
-            })?;
+        let mib = whole_number(&raw, MAX_DEDUP_MEMORY_MB, "MiB")?;
         options.dedup_budget = usize::try_from(mib << 20).unwrap_or(usize::MAX);
     }
     Ok(options)

@@ -4,13 +4,17 @@ defmodule Extask.Commands.Selfcheck do
 
   It touches no external service: it reports the version, the runtime, the effective uid
   and the configuration it sees (secrets redacted), proves the scratch dir is writable and
-  writes a result. With `--fail-with` it ends on one of the contract's other outcomes, so
-  the operators' exit-code mapping can be tested against real pods.
+  writes a result. With `--hold` it first waits (a task that runs for a while, for fault
+  tests); with `--fail-with` it ends on one of the contract's other outcomes, so the
+  operators' exit-code mapping can be tested against real pods.
   """
 
   @behaviour Extask.Command
 
   alias Extask.{Flag, Log, PermanentError, Result, Secrets, TransientError}
+
+  @hold_max_s 86_400
+  @held_every_s 5
 
   @impl true
   def name, do: "selfcheck"
@@ -32,6 +36,15 @@ defmodule Extask.Commands.Selfcheck do
            ]},
         metavar: "KIND",
         doc: "end with this outcome: permanent, transient or nothing-to-do"
+      },
+      %Flag{
+        name: :hold,
+        type: {:integer, 0, @hold_max_s},
+        metavar: "SECONDS",
+        default: 0,
+        doc:
+          "wait this long after the checks, 0 to #{@hold_max_s}, logging every " <>
+            "#{@held_every_s} s, so fault tests can act while a task runs; default 0"
       }
     ]
   end
@@ -42,11 +55,13 @@ defmodule Extask.Commands.Selfcheck do
 
     with :ok <- check_scratch_dir(config.scratch_dir) do
       Log.debug(log, "scratch dir writable", scratch_dir: config.scratch_dir)
+      :ok = hold(config.opts[:hold], log)
 
       outputs = %{
         runtime: runtime(),
         uid: effective_uid(),
         scratch_dir: config.scratch_dir,
+        held_s: config.opts[:hold],
         config: Secrets.redacted_env(config.env, Extask.env_prefix())
       }
 
@@ -91,6 +106,33 @@ defmodule Extask.Commands.Selfcheck do
   defp remove_after_error(probe, reason) do
     _ = File.rm(probe)
     {:error, reason}
+  end
+
+  @doc """
+  Waits `seconds`, logging `selfcheck holding`, then `selfcheck held` with the seconds left
+  every #{@held_every_s} s; nothing at all for 0. `sleep` takes milliseconds (tests pass
+  their own). SIGTERM needs no check here: `Extask.Signals` halts the VM mid-sleep.
+  """
+  @spec hold(non_neg_integer(), Log.t(), (non_neg_integer() -> term())) :: :ok
+  def hold(seconds, log, sleep \\ &Process.sleep/1)
+  def hold(0, _log, _sleep), do: :ok
+
+  def hold(seconds, log, sleep) do
+    Log.info(log, "selfcheck holding", seconds: seconds)
+    held(seconds, log, sleep)
+  end
+
+  defp held(remaining, log, sleep) do
+    step = min(@held_every_s, remaining)
+    _ = sleep.(:timer.seconds(step))
+    left = remaining - step
+
+    if left > 0 do
+      Log.info(log, "selfcheck held", remaining_s: left)
+      held(left, log, sleep)
+    else
+      :ok
+    end
   end
 
   @doc """

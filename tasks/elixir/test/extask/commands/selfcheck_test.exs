@@ -4,6 +4,9 @@ defmodule Extask.Commands.SelfcheckTest do
 
   import ExtaskTest.Run
 
+  alias Extask.Commands.Selfcheck
+  alias Extask.Log
+
   @secret "pw-selfcheck-4b1d-never-print-me"
 
   setup do
@@ -105,6 +108,88 @@ defmodule Extask.Commands.SelfcheckTest do
 
     assert error["error"] ==
              "expected scratch dir #{inspect(not_a_dir)} to be writable: not a directory"
+  end
+
+  test "--hold waits, then goes on as without: result with held_s", ctx do
+    started = System.monotonic_time(:millisecond)
+
+    outcome =
+      cli(["selfcheck", "--hold", "1", "--result-file", ctx.result_file], %{
+        "EXTASK_SCRATCH_DIR" => ctx.scratch
+      })
+
+    assert System.monotonic_time(:millisecond) - started >= 1000
+    assert outcome.code == 0
+
+    assert Enum.map(outcome.lines, &{&1["msg"], &1["seconds"]}) == [
+             {"selfcheck started", nil},
+             {"selfcheck holding", 1},
+             {"selfcheck done", nil}
+           ]
+
+    assert %{"outputs" => %{"held_s" => 1}} = Extask.JSON.decode!(File.read!(ctx.result_file))
+  end
+
+  test "EXTASK_HOLD holds, then --fail-with permanent still ends with 65", ctx do
+    outcome =
+      cli(["selfcheck", "--fail-with", "permanent", "--result-file", ctx.result_file], %{
+        "EXTASK_SCRATCH_DIR" => ctx.scratch,
+        "EXTASK_HOLD" => "1"
+      })
+
+    assert outcome.code == 65
+
+    assert ["selfcheck started", "selfcheck holding", "command failed"] ==
+             Enum.map(outcome.lines, & &1["msg"])
+
+    refute File.exists?(ctx.result_file)
+  end
+
+  test "no hold by default: held_s is 0 and nothing is logged about it", ctx do
+    outcome = cli(["selfcheck", "--scratch-dir", ctx.scratch])
+    assert outcome.code == 0
+    assert %{"outputs" => %{"held_s" => 0}} = Extask.JSON.decode!(outcome.stdout)
+    refute Enum.any?(outcome.lines, &(&1["msg"] =~ "hold"))
+  end
+
+  test "a bad --hold is a usage error naming the value and what was expected" do
+    for bad <- ["-1", "abc", "86401", "1.5", ""] do
+      outcome = cli(["selfcheck", "--hold", bad])
+      assert outcome.code == 64, bad
+      assert [%{"error_kind" => "usage", "error" => error}] = outcome.lines
+
+      assert error ==
+               "expected --hold to be an integer from 0 to 86400, got: #{inspect(bad)}"
+    end
+
+    outcome = cli(["selfcheck"], %{"EXTASK_HOLD" => "soon"})
+    assert outcome.code == 64
+    assert [%{"error" => "expected EXTASK_HOLD to be an integer" <> _}] = outcome.lines
+  end
+
+  test "hold/3 says how long is left every 5 seconds" do
+    {:ok, device} = StringIO.open("")
+    test = self()
+    assert :ok = Selfcheck.hold(12, Log.new(:info, device), &send(test, {:slept, &1}))
+    assert_received {:slept, 5000}
+    assert_received {:slept, 5000}
+    assert_received {:slept, 2000}
+    refute_received {:slept, _}
+
+    {_in, out} = StringIO.contents(device)
+    lines = out |> String.split("\n", trim: true) |> Enum.map(&Extask.JSON.decode!/1)
+
+    assert Enum.map(lines, &{&1["msg"], &1["seconds"], &1["remaining_s"]}) == [
+             {"selfcheck holding", 12, nil},
+             {"selfcheck held", nil, 7},
+             {"selfcheck held", nil, 2}
+           ]
+  end
+
+  test "hold/3 of 0 neither sleeps nor logs" do
+    {:ok, device} = StringIO.open("")
+    assert :ok = Selfcheck.hold(0, Log.new(:debug, device), fn _ -> flunk("slept") end)
+    assert StringIO.contents(device) == {"", ""}
   end
 
   test "the effective uid is this process's" do
