@@ -13,6 +13,9 @@ time, `--tasks` of each:
   the worker's RustTask starts the task pod. A pod watch times each round's phases: worker
   pod seen → task started in the worker (Airflow's start_date) → task pod seen → its container
   running → terminated → task done (end_date);
+* **deployed Airflow, deferrable**: the same rounds as `rounds_deferred`, the worker pod
+  leaving while the task pod runs and a second one resuming the task: per task, first
+  worker pod seen → task done;
 * **operator alone** (`airflow dags test` on the host, no executor): a DAG of `--tasks`
   RustTasks in a chain; per task the task instance's wall time.
 
@@ -166,24 +169,26 @@ def container_time(pod: dict[str, Any], which: str) -> float:
     raise SystemExit(f"no base container in {pod['metadata']['name']}")
 
 
-def deployed_rounds(cluster: Cluster, n: int) -> list[Round]:
-    """platform_selfcheck with `rounds = n` through the deployed Airflow, timed by a watch."""
+def deployed_rounds(cluster: Cluster, n: int, *, deferrable: bool = False) -> list[Round]:
+    """platform_selfcheck with `rounds = n` through the deployed Airflow, timed by a watch;
+    `deferrable`: its `rounds_deferred` (two worker pods per round: start, resume)."""
+    task_id = "rounds_deferred" if deferrable else "rounds"
     recorder = PodRecorder(core_api(hack("kind.sh", "kubeconfig")), cluster.namespace)
     recorder.start()
     try:
         with Airflow.connect(cluster) as airflow:
-            run = airflow.run("platform_selfcheck", {"rounds": n})
+            run = airflow.run("platform_selfcheck", {"rounds": n, "deferrable": deferrable})
             if run.state != "success":
                 raise SystemExit(f"platform_selfcheck failed:\n{run.logs[-4000:]}")
             time.sleep(2)  # the last pods' final events
             logs = {
-                index: airflow.log(run.dag_id, run.run_id, "rounds", index, 1) for index in range(n)
+                index: airflow.log(run.dag_id, run.run_id, task_id, index, 1) for index in range(n)
             }
     finally:
         recorder.stop()
     rounds = []
     for index in range(n):
-        ti = run.tasks[("rounds", index)]
+        ti = run.tasks[(task_id, index)]
 
         def mine(pod: dict[str, Any], index: int = index) -> bool:
             # Worker pods carry the exact run id as an annotation, task pods only a sanitized
@@ -191,12 +196,15 @@ def deployed_rounds(cluster: Cluster, n: int) -> list[Round]:
             labels = pod["metadata"].get("labels") or {}
             annotations = pod["metadata"].get("annotations") or {}
             return (
-                labels.get("task_id") == "rounds"
+                labels.get("task_id") == task_id
                 and labels.get("map_index") == str(index)
                 and annotations.get("run_id", run.run_id) == run.run_id
             )
 
-        worker = next(p for p in recorder.worker_pods() if mine(p))
+        worker = min(
+            (p for p in recorder.worker_pods() if mine(p)),
+            key=lambda p: recorder.seen[p["metadata"]["uid"]],
+        )
         task = next(p for p in recorder.task_pods("platform_selfcheck") if mine(p))
         uid = task["metadata"]["uid"]
         if ti.start is None or ti.end is None:
@@ -231,6 +239,7 @@ def main(argv: list[str] | None = None) -> None:
     task_ref = kubectl_walls(cluster, f"polyetl/rstask:{tag}", ["selfcheck"], n)
     worker_ref = kubectl_walls(cluster, f"polyetl/airflow:{tag}", ["airflow", "version"], n)
     rounds = deployed_rounds(cluster, n)
+    deferred = deployed_rounds(cluster, n, deferrable=True)
     operator, runtimes = operator_walls(cluster, tag, n)
     runtime = statistics.median([r.runtime for r in rounds] + runtimes)
 
@@ -241,6 +250,8 @@ def main(argv: list[str] | None = None) -> None:
     print(row("kubectl run airflow version", worker_ref, 0.0))
     per_task = [r.ended - r.worker for r in rounds]
     print(row("deployed Airflow: worker pod → done", per_task, runtime))
+    per_deferred = [r.ended - r.worker for r in deferred]
+    print(row("  … deferrable (triggerer watches)", per_deferred, runtime))
     print(
         row("  of which in the worker (task run)", [r.ended - r.started for r in rounds], runtime)
     )
@@ -251,7 +262,8 @@ def main(argv: list[str] | None = None) -> None:
     task_med = statistics.median(task_ref) - runtime
     print(
         f"  ratios to kubectl run rstask: deployed Airflow "
-        f"{(statistics.median(per_task) - runtime) / task_med:.2f}x, its worker's task run "
+        f"{(statistics.median(per_task) - runtime) / task_med:.2f}x (deferrable "
+        f"{(statistics.median(per_deferred) - runtime) / task_med:.2f}x), its worker's task run "
         f"{(statistics.median([r.ended - r.started for r in rounds]) - runtime) / task_med:.2f}x, "
         f"operator alone {(statistics.median(operator) - runtime) / task_med:.2f}x; "
         f"worker pod start {statistics.median(r.started - r.worker for r in rounds):.2f} s vs "

@@ -9,7 +9,9 @@
 2. **rounds** — `rounds` more `rstask selfcheck` pods, one after another. A selfcheck does a
    few milliseconds of work, so each round's time is what a pod task costs on this platform
    (worker pod, task pod, log streaming, result, clean-up): `make bench-pods` triggers this
-   DAG and times those rounds against `kubectl run` of the same image.
+   DAG and times those rounds against `kubectl run` of the same image. With `deferrable`,
+   they run as `rounds_deferred`: each worker pod leaves while its task pod runs, the
+   triggerer watches it, and a second worker pod resumes the task — what deferral costs.
 
 No credentials, no services: it needs only the images and the cluster.
 """
@@ -36,6 +38,9 @@ with DAG(
         "rounds": Param(
             1, type="integer", minimum=1, maximum=50, title="Timed rstask selfchecks, in series"
         ),
+        "deferrable": Param(
+            False, type="boolean", title="Rounds deferred (rounds_deferred instead of rounds)"
+        ),
         **image_params(),
     },
 ) as dag:
@@ -45,12 +50,29 @@ with DAG(
         ElixirTask(task_id="elixir", command=["selfcheck"]),
     ]
 
+    def commands(params: dict[str, Any] | None, deferred: bool) -> list[list[str]]:
+        p = params or {}
+        return (
+            [task_args(["selfcheck"])] * int(p["rounds"])
+            if bool(p["deferrable"]) is deferred
+            else []
+        )
+
     @task
     def round_commands(params: dict[str, Any] | None = None) -> list[list[str]]:
-        """One `selfcheck` command line per round."""
-        return [task_args(["selfcheck"])] * int((params or {})["rounds"])
+        """One `selfcheck` command line per round (none when the rounds are deferred)."""
+        return commands(params, deferred=False)
+
+    @task
+    def deferred_round_commands(params: dict[str, Any] | None = None) -> list[list[str]]:
+        """The same, for deferred rounds."""
+        return commands(params, deferred=True)
 
     rounds = RustTask.partial(task_id="rounds", max_active_tis_per_dagrun=1).expand(
         arguments=round_commands()
     )
+    deferred_rounds = RustTask.partial(
+        task_id="rounds_deferred", deferrable=True, max_active_tis_per_dagrun=1
+    ).expand(arguments=deferred_round_commands())
     chain(checks, rounds)
+    chain(checks, deferred_rounds)

@@ -18,6 +18,8 @@
 # Images: POLYETL_SERVICES=auto (default) uses the official images pinned in k8s/base when
 # they can be pulled, else the locally built equivalents (k8s/overlays/local, `make images`);
 # =upstream or =local forces one. Airflow's image is always this build's polyetl/airflow.
+# POLYETL_FAST_FAULT_DETECTION=1 (the e2e tests) adds k8s/components/fast-fault-detection:
+# lost workers, schedulers and triggerers noticed in seconds instead of Airflow's minutes.
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -117,11 +119,18 @@ ensure_image() {
 # configuration and Secrets on its components' pods, so a change rolls them.
 write_kustomization() {
   local mode="$1" tag="$2" dir="$3" name checksum
-  checksum="$(cat "$BASE/airflow/airflow.cfg" "$BASE/airflow/pod_template.yaml" "$BASE"/airflow/*.env |
-    sha256sum | cut -c1-16)"
+  local components=()
+  [[ "${POLYETL_FAST_FAULT_DETECTION:-0}" == 1 ]] && components+=(fast-fault-detection)
+  local inputs=("$BASE/airflow/airflow.cfg" "$BASE/airflow/pod_template.yaml" "$BASE"/airflow/*.env) c
+  for c in "${components[@]}"; do inputs+=("$REPO_ROOT/k8s/components/$c/kustomization.yaml"); done
+  checksum="$(cat "${inputs[@]}" | sha256sum | cut -c1-16)"
   {
     printf 'namespace: %s\nresources:\n' "$NAMESPACE"
     if [[ "$mode" == upstream ]]; then printf '  - ../base\n'; else printf '  - ../overlays/local\n'; fi
+    if ((${#components[@]})); then
+      printf 'components:\n'
+      printf '  - ../components/%s\n' "${components[@]}"
+    fi
     printf 'images:\n'
     local names=("${PLATFORM_IMAGES[@]}") ref
     [[ "$mode" == upstream ]] || names+=("${SERVICE_IMAGES[@]}")

@@ -25,6 +25,9 @@ API_PORT = 8080
 USERS_SECRET = "airflow-users"  # noqa: S105 - the Secret's name, not a password
 ADMIN = "admin"
 FINISHED = frozenset({"success", "failed"})
+TI_FINISHED = frozenset({"success", "failed", "skipped", "upstream_failed"})
+# What Airflow's log reader says while a try's log is on its worker pod, not yet in S3.
+NOT_UPLOADED = "Could not read served logs"
 
 
 class AirflowError(RuntimeError):
@@ -247,6 +250,19 @@ class Airflow:
             return "(no log: this try never started its task)"
         return log_text(found.get("content") or [])
 
+    def settled_log(
+        self, dag_id: str, run_id: str, key: TaskKey, attempt: int, timeout_s: float = 30
+    ) -> str:
+        """A finished try's log once its worker has uploaded it: the worker reports the
+        task's state first and uploads the log as it exits, so right after a run ends Airflow
+        may still look for it on the (gone) worker pod."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            text = self.log(dag_id, run_id, *key, attempt)
+            if NOT_UPLOADED not in text or time.monotonic() > deadline:
+                return text
+            time.sleep(2)
+
     def read(self, dag_id: str, run_id: str, state: str, seconds: float) -> DagRun:
         tasks: dict[TaskKey, TaskInstance] = {}
         results: dict[TaskKey, Any] = {}
@@ -262,5 +278,7 @@ class Airflow:
                     results[key] = value
             for attempt in range(1, ti["try_number"] + 1):
                 header = f"--- {key[0]}[{key[1]}] try {attempt} ---"
-                logs.append(f"{header}\n{self.log(dag_id, run_id, *key, attempt)}")
+                last = attempt == ti["try_number"] and ti["state"] in TI_FINISHED
+                text = self.settled_log(dag_id, run_id, key, attempt) if last else None
+                logs.append(f"{header}\n{text or self.log(dag_id, run_id, *key, attempt)}")
         return DagRun(dag_id, run_id, state, seconds, tasks, results, "\n".join(logs))

@@ -28,14 +28,16 @@ class ClusterError(RuntimeError):
     """A kubectl or hack/ script call failed; the message carries its stderr."""
 
 
-def hack(script: str, *args: str, timeout: float = 1800) -> str:
-    """Run hack/<script> with args; its stdout. Progress (stderr) passes through."""
+def hack(script: str, *args: str, timeout: float = 1800, env: dict[str, str] | None = None) -> str:
+    """Run hack/<script> with args (and `env` added to ours); its stdout. Progress (stderr)
+    passes through."""
     proc = subprocess.run(
         [str(HACK / script), *args],
         stdout=subprocess.PIPE,
         text=True,
         timeout=timeout,
         check=False,
+        env={**os.environ, **(env or {})},
     )
     if proc.returncode != 0:
         raise ClusterError(f"hack/{script} {' '.join(args)} exited {proc.returncode}")

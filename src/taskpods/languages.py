@@ -10,7 +10,8 @@ from typing import ClassVar
 
 from kubernetes.client import models as k8s
 
-from taskpods.pod import TaskJob, TaskPod, resources
+from taskpods.jobs import TaskJob
+from taskpods.pod import TaskPod, resources
 
 
 class PythonImage:

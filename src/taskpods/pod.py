@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.providers.cncf.kubernetes.operators.job import KubernetesJobOperator
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
-from airflow.providers.cncf.kubernetes.utils.pod_manager import PodPhase
 from airflow.providers.cncf.kubernetes.utils.xcom_sidecar import PodDefaults
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 from kubernetes.client import models as k8s
+from kubernetes.client.rest import ApiException
 
 from taskpods import exit_codes
 from taskpods.exit_codes import Outcome, decide, describe
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 RESULT_FILE = "/airflow/xcom/return.json"
+# Set in the KubernetesExecutor's worker pod template (k8s/base/airflow/pod_template.yaml).
+WORKER_POD_ENV = "POLYETL_WORKER_POD"
+WORKER_NAMESPACE_ENV = "POLYETL_WORKER_NAMESPACE"
+# On a task pod or Job whose worker went away while it ran: that worker's pod name.
+WORKER_LEFT_ANNOTATION = "polyetl.io/worker-left"
 SCRATCH_DIR = "/tmp"  # noqa: S108 - the pod's own emptyDir, per the task contract
 TASK_UID = 10001
 NODE_POOL_LABEL = "polyetl.io/node-pool"
@@ -81,6 +87,10 @@ def base_exit_code(remote_pod: k8s.V1Pod | None, container: str) -> int | None:
     return None
 
 
+class WorkerLeaving(AirflowException):
+    """Raised into a try whose worker pod is being deleted (see ``TaskPodMixin.on_kill``)."""
+
+
 class TaskPodMixin:
     """Everything the language operators share; mixed into a KubernetesPodOperator (or Job).
 
@@ -89,6 +99,7 @@ class TaskPodMixin:
 
     language: ClassVar[str]
     tool: ClassVar[str]
+    kind_of_work: ClassVar[str]
     sizes: ClassVar[Mapping[str, k8s.V1ResourceRequirements]]
     image: str | None
 
@@ -110,6 +121,8 @@ class TaskPodMixin:
         refuse_literal_secrets(env_vars, task_id)
         self.settings = settings or Settings.from_env()
         self.size = size
+        self.worker_left = False  # set once this try's worker pod is seen being deleted
+        self.running_try: int | None = None  # the try running here (set when it starts)
         s = self.settings
         arguments = kwargs.pop("arguments", None)
         if arguments is None and command is not None:
@@ -135,6 +148,8 @@ class TaskPodMixin:
             "termination_message_policy": "FallbackToLogsOnError",
             "automount_service_account_token": False,
         }
+        if s.deferrable is not None:
+            defaults["deferrable"] = s.deferrable
         if s.node_pool:
             defaults["affinity"] = k8s.V1Affinity(
                 node_affinity=k8s.V1NodeAffinity(
@@ -220,6 +235,8 @@ class TaskPodMixin:
 
         Runs before any pod exists: a bad or forbidden image fails the task without retries.
         """
+        ti = context.get("ti")
+        self.running_try = ti.try_number if ti is not None else None
         params: Mapping[str, Any] = context.get("params") or {}
         self.secrets = [
             type(ref)(ref.name, self.render_template(ref.secret, context), ref.key).to_kpo()  # type: ignore[attr-defined]
@@ -251,6 +268,10 @@ class TaskPodMixin:
         self, context: Context | None = None, *, dry_run: bool = False
     ) -> k8s.V1Pod:
         pod: k8s.V1Pod = super().build_pod_request_obj(context, dry_run=dry_run)  # type: ignore[misc]
+        return self.finish_pod(pod)
+
+    def finish_pod(self, pod: k8s.V1Pod) -> k8s.V1Pod:
+        """Our labels, and the xcom sidecar's image following the task image's version."""
         pod.metadata.labels = {**(pod.metadata.labels or {}), **self.labels_for()}
         # The sidecar's version follows the task image's (resolved in prepare_run).
         image = pod.spec.containers[0].image
@@ -272,9 +293,72 @@ class TaskPodMixin:
             raise AirflowSkipException(f"{self.tool} exited {describe(code)}") from exc
         raise exc
 
+    # ------------------------------------------------------------------- on_kill
+
+    def worker_is_leaving(self) -> bool:
+        """Whether this worker's own pod is being deleted: a drained node, an eviction, a
+        force-delete (the pod is then already gone). Read from the API server, through the
+        pod name and namespace the worker pod template passes in (downward API); outside a
+        KubernetesExecutor worker it is never leaving."""
+        name = os.environ.get(WORKER_POD_ENV)
+        namespace = os.environ.get(WORKER_NAMESPACE_ENV)
+        if not name or not namespace:
+            return False
+        try:
+            worker = self.client.read_namespaced_pod(name, namespace)  # type: ignore[attr-defined]
+        except ApiException as exc:
+            if exc.status == HTTPStatus.NOT_FOUND:
+                return True
+            self.log.warning("could not read worker pod %s: %s", name, exc.reason)  # type: ignore[attr-defined]
+            return False
+        return worker.metadata.deletion_timestamp is not None
+
+    def on_kill(self) -> None:
+        """The rule: Airflow stops a task, Kubernetes moving its worker does not.
+
+        A user marking the task failed or success, clearing it, or its execution_timeout
+        ends the try and stops the task's pod (or Job). A worker that goes away — force-deleted
+        on node loss, or deleted gracefully when its node is drained — ends its try at once
+        and leaves the task's pod running: the next try reattaches to it instead of starting
+        the work again. On the last try there is no next one: the pod is stopped then too.
+        """
+        last_try = self.running_try is not None and self.running_try > self.retries  # type: ignore[attr-defined]
+        if not last_try and (self.worker_left or self.worker_is_leaving()):
+            worker = os.environ.get(WORKER_POD_ENV, "")
+            first = not self.worker_left
+            self.worker_left = True
+            if first:
+                try:  # visible on the task's pod or Job (kubectl describe) once the worker is gone
+                    self.annotate_work({WORKER_LEFT_ANNOTATION: worker})
+                except ApiException as exc:
+                    self.log.warning(  # type: ignore[attr-defined]
+                        "could not annotate the task's %s: %s", self.kind_of_work, exc.reason
+                    )
+            # End this try now, touching nothing: finishing it here would race the next try
+            # (Airflow fails a try whose worker pod is deleted) and could run the work twice.
+            raise WorkerLeaving(
+                f"worker pod {worker} is being deleted: this try ends; the task's "
+                f"{self.kind_of_work} keeps running and the next try reattaches to it"
+            )
+        super().on_kill()  # type: ignore[misc]
+
+    def annotate_work(self, annotations: dict[str, str]) -> None:
+        """Annotate the task's pod (a Job: the Job)."""
+        raise NotImplementedError
+
 
 class TaskPod(TaskPodMixin, KubernetesPodOperator):
     """A task as one bare pod."""
+
+    kind_of_work = "pod"
+
+    def annotate_work(self, annotations: dict[str, str]) -> None:
+        if self.pod is not None:
+            self.client.patch_namespaced_pod(
+                self.pod.metadata.name,
+                self.pod.metadata.namespace,
+                {"metadata": {"annotations": annotations}},
+            )
 
     def execute(self, context: Context) -> Any:
         self.prepare_run(context, self.variable_version())
@@ -287,38 +371,11 @@ class TaskPod(TaskPodMixin, KubernetesPodOperator):
         xcom_result: dict[str, Any] | None = None,
         context: Context | None = None,
     ) -> None:
+        if self.worker_left:
+            return  # the pod is the next try's now: no deletion, no "already checked" label
         try:
             super().cleanup(pod, remote_pod, xcom_result=xcom_result, context=context)
         except (AirflowSkipException, AirflowFailException):
             raise
         except AirflowException as exc:
             self.classify_failure(exc, remote_pod)
-
-
-class TaskJob(TaskPodMixin, KubernetesJobOperator):
-    """A long task as a Kubernetes Job: survives the loss of the Airflow worker watching it.
-
-    Retries stay Airflow's (backoffLimit 0), so the exit-code mapping holds as for pods.
-    """
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("backoff_limit", 0)
-        kwargs.setdefault("wait_until_job_complete", True)
-        kwargs.setdefault("parallelism", 1)
-        kwargs.setdefault("completions", 1)
-        kwargs.setdefault("ttl_seconds_after_finished", 3600)
-        super().__init__(**kwargs)
-
-    def execute(self, context: Context) -> Any:
-        self.prepare_run(context, self.variable_version())
-        try:
-            return super().execute(context)
-        except (AirflowSkipException, AirflowFailException):
-            raise
-        except AirflowException as exc:
-            pods = getattr(self, "pods", None) or []
-            remote = self.pod_manager.read_pod(pods[0]) if pods else None
-            if remote is not None and remote.status and remote.status.phase == PodPhase.SUCCEEDED:
-                raise
-            self.classify_failure(exc, remote)
-            raise

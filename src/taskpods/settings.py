@@ -17,6 +17,36 @@ from taskpods.images import DEFAULT_REGISTRY, check_version
 IMAGE_TAG_VARIABLE = "polyetl_image_tag"
 
 
+TRUE = frozenset({"1", "true", "yes", "on"})
+FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _flag(raw: str | None, name: str) -> bool | None:
+    """``POLYETL_DEFERRABLE=true``; unset or empty is None (the operators' own default).
+
+    >>> _flag("True", "X"), _flag("", "X"), _flag("off", "X")
+    (True, None, False)
+    """
+    if raw is None or not raw.strip():
+        return None
+    value = raw.strip().lower()
+    if value in TRUE | FALSE:
+        return value in TRUE
+    raise ValueError(f"{name}: expected one of {', '.join(sorted(TRUE | FALSE))}, got: {raw!r}")
+
+
+def _seconds(raw: str | None, name: str, default: int) -> int:
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value <= 0:
+        raise ValueError(f"{name}: expected a positive number of seconds, got: {raw!r}")
+    return value
+
+
 def _csv(raw: str | None) -> frozenset[str]:
     return frozenset(part.strip() for part in (raw or "").split(",") if part.strip())
 
@@ -35,6 +65,12 @@ class Settings:
     xcom_sidecar_image: str | None = None
     startup_timeout_s: int = 180
     kubernetes_conn_id: str = "kubernetes_default"
+    # Defer while a task pod or Job runs (the worker pod goes away; the triggerer watches).
+    # None: Airflow's own [operators] default_deferrable decides.
+    deferrable: bool | None = None
+    # How long a finished Job (and its result) is kept for an Airflow that was down to
+    # collect it; a collected Job is deleted at once.
+    job_ttl_s: int = 86400
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -54,8 +90,12 @@ class Settings:
             service_account=e.get("POLYETL_SERVICE_ACCOUNT", "polyetl-task"),
             node_pool=e.get("POLYETL_NODE_POOL") or None,
             xcom_sidecar_image=e.get("POLYETL_XCOM_SIDECAR_IMAGE") or None,
-            startup_timeout_s=int(e.get("POLYETL_POD_STARTUP_TIMEOUT", "180")),
+            startup_timeout_s=_seconds(
+                e.get("POLYETL_POD_STARTUP_TIMEOUT"), "POLYETL_POD_STARTUP_TIMEOUT", 180
+            ),
             kubernetes_conn_id=e.get("POLYETL_KUBERNETES_CONN_ID", "kubernetes_default"),
+            deferrable=_flag(e.get("POLYETL_DEFERRABLE"), "POLYETL_DEFERRABLE"),
+            job_ttl_s=_seconds(e.get("POLYETL_JOB_TTL_SECONDS"), "POLYETL_JOB_TTL_SECONDS", 86400),
         )
 
     def repository(self, name: str) -> str:

@@ -4,6 +4,7 @@ and the exit-code mapping — the last against real containers of each task imag
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -271,3 +272,80 @@ def test_operator_reraises_pod_failures_by_the_contract(code: int, raised: type[
     with pytest.raises(raised) as info:
         task.classify_failure(AirflowException("Pod t returned a failure."), pod_exited(code))
     assert type(info.value) is raised
+
+
+# ------------------------------------------------------------------ Jobs, deferral
+
+
+def test_deferrable_and_job_ttl_come_from_the_environment() -> None:
+    on = Settings.from_env({"POLYETL_DEFERRABLE": "true", "POLYETL_JOB_TTL_SECONDS": "600"})
+    assert (on.deferrable, on.job_ttl_s) == (True, 600)
+    assert Settings.from_env({}).deferrable is None  # Airflow's [operators] default_deferrable
+    with DAG("deferred"):
+        deferred = RustTask(task_id="t", command=["x"], settings=settings(deferrable=True))
+        synced = RustTask(task_id="u", command=["x"], settings=settings(deferrable=False))
+        explicit = RustTask(
+            task_id="v", command=["x"], settings=settings(deferrable=True), deferrable=False
+        )
+    assert (deferred.deferrable, synced.deferrable, explicit.deferrable) == (True, False, False)
+    for env, value in [("POLYETL_DEFERRABLE", "sometimes"), ("POLYETL_JOB_TTL_SECONDS", "-5")]:
+        with pytest.raises(ValueError, match=f"{env}: expected .*got: '{value}'"):
+            Settings.from_env({env: value})
+
+
+KUBECONFIG = """
+apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:9"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+"""
+
+
+def test_a_job_hands_its_result_over_through_a_native_sidecar_and_is_named_per_try(
+    tmp_path: Path,
+) -> None:
+    # Building a Job (not a dry run) makes an API client, never a request: any address does.
+    (tmp_path / "kubeconfig").write_text(KUBECONFIG)
+    with DAG("jobs"):
+        task = PythonJob(
+            task_id="long.copy",
+            command=["copy"],
+            settings=settings(job_ttl_s=7200),
+            config_file=str(tmp_path / "kubeconfig"),
+        )
+    context: Any = {
+        "ti": type(
+            "TI", (), {"dag_id": "jobs", "task_id": "long.copy", "map_index": 3, "try_number": 2}
+        )(),
+        "run_id": "manual__2026-12-06T08:00:00+00:00",
+        "dag": task.dag,
+    }
+    task.image = f"docker.io/polyetl/pytask:{TAG}"
+    job = ApiClient().sanitize_for_serialization(task.build_job_request_obj(context))
+    spec = job["spec"]["template"]["spec"]
+    # the task container alone among the regular containers: the pod completes when it exits
+    assert [c["name"] for c in spec["containers"]] == ["base"]
+    (keeper,) = spec["initContainers"]
+    assert keeper["restartPolicy"] == "Always"  # a native sidecar, stopped by the kubelet
+    assert keeper["image"] == f"docker.io/polyetl/xcom-sidecar:{TAG}"
+    assert "cat /airflow/xcom/return.json" in keeper["command"][-1]
+    assert {"name": "xcom", "mountPath": "/airflow/xcom"}.items() <= keeper["volumeMounts"][
+        0
+    ].items()
+    assert job["spec"]["backoffLimit"] == 0  # retries are Airflow's
+    assert job["spec"]["ttlSecondsAfterFinished"] == 7200
+    # found again by the next try: the try's labels on the Job, a name of the try's own
+    labels = job["metadata"]["labels"]
+    assert (labels["try_number"], labels["map_index"], labels["polyetl.io/task"]) == (
+        "2",
+        "3",
+        "long.copy",
+    )
+    assert job["spec"]["template"]["metadata"]["labels"]["polyetl.io/language"] == "python"
+    name = job["metadata"]["name"]
+    assert name.startswith("job-long-copy-")
+    assert len(name) <= 63
+    context["ti"].try_number = 3
+    assert task.build_job_request_obj(context).metadata.name != name
