@@ -25,6 +25,9 @@ KIND_SCRIPT = REPO_ROOT / "hack" / "kind.sh"
 CLUSTER_NAME = os.environ.setdefault("KIND_CLUSTER_NAME", "polyetl-e2e")
 # A cold node-image build compiles Kubernetes, etcd and CoreDNS: tens of minutes on 2 cores.
 UP_TIMEOUT_S = 75 * 60
+# The platform as the e2e tests deploy it: Airflow notices lost workers, schedulers and
+# triggerers in seconds (k8s/components/fast-fault-detection), so fault tests stay short.
+DEPLOY_ENV = {"POLYETL_FAST_FAULT_DETECTION": "1"}
 
 
 def script(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:

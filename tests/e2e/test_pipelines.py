@@ -48,7 +48,7 @@ from polyetl.state import (
     staging_left,
     sync_state,
 )
-from tests.e2e.conftest import Cluster
+from tests.e2e.conftest import DEPLOY_ENV, Cluster
 
 pytestmark = pytest.mark.kind
 
@@ -103,7 +103,7 @@ def world(cluster: Cluster) -> Iterator[World]:
     platform = Platform(name=cluster.name)
     recorder = PodRecorder(core_api(hack("kind.sh", "kubeconfig")), platform.namespace)
     recorder.start()  # before the deploy: Airflow's and PostgreSQL's pods are judged too
-    hack("deploy.sh", "apply")
+    hack("deploy.sh", "apply", env=DEPLOY_ENV)
     tag = hack("images.sh", "tag")
     try:
         with services(platform) as svc, Airflow.connect(platform) as airflow:
