@@ -409,7 +409,15 @@ def test_deferred_tasks_report_success_skip_and_failure_across_a_triggerer_resta
     success = done["rust_job_deferred"]
     assert success.state == "success", success.logs[-5000:]
     assert success.results_of("rust_job_deferred")[0]["outputs"]["held_s"] == 25
-    assert '"msg":"selfcheck done"' in success.logs  # the task's log, fetched on resuming
+    with Airflow.connect(drill.platform) as airflow:  # the resumed part is uploaded last
+        until(
+            "the task's own log lines, fetched on resuming, in the try's log",
+            lambda: (
+                '"msg":"selfcheck done"'
+                in airflow.log(DRILL, success.run_id, "rust_job_deferred", 0, 1)
+            ),
+            60,
+        )
     assert done["python_pod_deferred"].states_of("python_pod_deferred") == ["skipped"]
     failed = done["elixir_pod_deferred"]
     assert failed.states_of("elixir_pod_deferred") == ["failed"]

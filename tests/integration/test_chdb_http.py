@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import clickhouse_connect
 import pytest
 
 from tests.support.chdb_http import ChdbEndpoint, start_chdb_endpoint, stop_chdb_endpoint
@@ -51,12 +50,7 @@ def http(
 
 @pytest.fixture(scope="module")
 def client(chdb_endpoint: ChdbEndpoint) -> Iterator[Any]:
-    c = clickhouse_connect.get_client(
-        host=chdb_endpoint.host,
-        port=chdb_endpoint.port,
-        username=chdb_endpoint.user,
-        password=chdb_endpoint.password,
-    )
+    c = chdb_endpoint.client()
     c.command("CREATE DATABASE IF NOT EXISTS t ENGINE = Atomic")
     yield c
     c.close()
@@ -172,12 +166,7 @@ def test_sigterm_stops_promptly_and_keeps_the_data(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     endpoint, proc = start_chdb_endpoint(data_dir)
     try:
-        c = clickhouse_connect.get_client(
-            host=endpoint.host,
-            port=endpoint.port,
-            username=endpoint.user,
-            password=endpoint.password,
-        )
+        c = endpoint.client()
         c.command("CREATE DATABASE IF NOT EXISTS keep ENGINE = Atomic")
         c.command("CREATE TABLE keep.n (n UInt64) ENGINE = MergeTree ORDER BY n")
         c.command("INSERT INTO keep.n SELECT number FROM numbers(50000)")

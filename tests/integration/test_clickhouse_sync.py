@@ -18,7 +18,6 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import clickhouse_connect
 import pytest
 from pytask.cli import run
 
@@ -58,12 +57,6 @@ FILL = {
     "totals": "SELECT toDate('2016-01-01') + number, number * 1.5 + 1 FROM numbers({n})",
     "lookup": "SELECT number, toString(number) FROM numbers({n})",
 }
-
-
-def client_for(endpoint: ChdbEndpoint) -> Any:
-    return clickhouse_connect.get_client(
-        host=endpoint.host, port=endpoint.port, username=endpoint.user, password=endpoint.password
-    )
 
 
 def real_server(role: str) -> ChdbEndpoint | None:
@@ -153,7 +146,7 @@ class Reader(threading.Thread):
 
     def __init__(self, dest: ChdbEndpoint, allowed: dict[str, set[int]]) -> None:
         super().__init__(daemon=True)
-        self.client = client_for(dest)
+        self.client = dest.client()
         self.allowed = allowed
         self.stop = threading.Event()
         self.anomalies: list[str] = []
@@ -186,7 +179,7 @@ class Seeded:
 @pytest.fixture
 def seeded(servers: tuple[ChdbEndpoint, ChdbEndpoint]) -> Seeded:
     source_ep, dest_ep = servers
-    source, dest = client_for(source_ep), client_for(dest_ep)
+    source, dest = source_ep.client(), dest_ep.client()
     seed(source, dest)
     return Seeded(source, dest, dest_ep, env_for(source_ep, dest_ep))
 

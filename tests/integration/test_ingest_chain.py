@@ -11,7 +11,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import clickhouse_connect
 import pytest
 from pytask.cli import run
 
@@ -115,12 +114,7 @@ def test_generated_feed_transformed_and_loaded_exactly_once(
     for _ in range(2):  # loading twice must not duplicate
         out, err = io.StringIO(), io.StringIO()
         assert run(["load", "--manifest", manifest], env, out, err) == 0, err.getvalue()
-    client = clickhouse_connect.get_client(
-        host=chdb_endpoint.host,
-        port=chdb_endpoint.port,
-        username=chdb_endpoint.user,
-        password=chdb_endpoint.password,
-    )
+    client = chdb_endpoint.client()
     rows, ids, providers = client.query(
         "SELECT count(), uniqExact(event_id), groupUniqArray(provider) FROM chain.events"
     ).result_rows[0]

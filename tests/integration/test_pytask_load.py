@@ -8,7 +8,6 @@ import io
 import json
 from typing import Any
 
-import clickhouse_connect
 import pytest
 from pytask.cli import run
 from pytask.clickhouse.events import EVENT_COLUMNS, staged_key
@@ -23,16 +22,10 @@ RAW_KEYS = ["raw/acme/2026/11/23/a.csv", "raw/acme/2026/11/23/b.csv", "raw/betco
 SIZES = {RAW_KEYS[0]: 1000, RAW_KEYS[1]: 250, RAW_KEYS[2]: 40}
 
 
-def ch(ep: ChdbEndpoint) -> Any:
-    return clickhouse_connect.get_client(
-        host=ep.host, port=ep.port, username=ep.user, password=ep.password
-    )
-
-
 @pytest.fixture
 def staged(chdb_endpoint: ChdbEndpoint, s3_client: Any, bucket: str) -> str:
     """Three staged objects and their batch manifest; returns the manifest key."""
-    client = ch(chdb_endpoint)
+    client = chdb_endpoint.client()
     objects = []
     for key in RAW_KEYS:
         provider = key.split("/")[1]
@@ -82,7 +75,7 @@ def test_load_is_idempotent_per_object(
     assert result["counts"] == {"objects": 3, "rows": total, "replaced": 0}
     if mode == "auto":  # the engine reaches the S3 server on loopback: server-side wins
         assert result["outputs"]["mode"] == "server"
-    client = ch(chdb_endpoint)
+    client = chdb_endpoint.client()
     by_source = dict(
         client.query(
             f"SELECT source_key, count() FROM ingest.{table} GROUP BY source_key"
@@ -135,7 +128,7 @@ def test_schema_mismatch_is_permanent(
     staged: str, chdb_endpoint: ChdbEndpoint, s3_settings: S3Settings, bucket: str, s3_client: Any
 ) -> None:
     # a staged object whose columns are not the events schema
-    wrong = ch(chdb_endpoint).raw_query(
+    wrong = chdb_endpoint.client().raw_query(
         "SELECT number AS id, 'x' AS what FROM numbers(5) FORMAT Parquet"
     )
     s3_client.put_object(Bucket=bucket, Key=staged_key(RAW_KEYS[0]), Body=wrong)

@@ -7,7 +7,6 @@ import io
 import json
 from typing import Any
 
-import clickhouse_connect
 import pytest
 from pytask.cli import run
 
@@ -37,12 +36,7 @@ def pytask(
 
 @pytest.fixture(scope="module")
 def shop(chdb_endpoint: ChdbEndpoint) -> str:
-    client = clickhouse_connect.get_client(
-        host=chdb_endpoint.host,
-        port=chdb_endpoint.port,
-        username=chdb_endpoint.user,
-        password=chdb_endpoint.password,
-    )
+    client = chdb_endpoint.client()
     client.command("DROP DATABASE IF EXISTS shop")
     client.command("CREATE DATABASE shop ENGINE = Atomic")
     client.command("CREATE TABLE shop.orders (id UInt64, v Float64) ENGINE = MergeTree ORDER BY id")

@@ -16,6 +16,9 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import clickhouse_connect
 
 SERVER = Path(__file__).resolve().parents[2] / "images" / "chdb-http" / "chdb_http.py"
 
@@ -32,6 +35,12 @@ class ChdbEndpoint:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def client(self) -> Any:
+        """A clickhouse-connect client of this endpoint (also of a real server's address)."""
+        return clickhouse_connect.get_client(
+            host=self.host, port=self.port, username=self.user, password=self.password
+        )
 
 
 def start_chdb_endpoint(data_dir: Path) -> tuple[ChdbEndpoint, subprocess.Popen[bytes]]:
