@@ -27,34 +27,32 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
-from taskpods import PythonTask, SecretEnv, image_params, task_args
+from taskpods import ClickHouse, PythonTask, Size, image_params
 
-CONNECTION_KEYS = {"HOST": "host", "PORT": "port", "USER": "user", "PASSWORD": "password"}
-
-
-def connection_secrets(role: str, secret: str) -> list[SecretEnv]:
-    """PYTASK_<ROLE>_HOST/PORT/USER/PASSWORD from the Kubernetes Secret named `secret`."""
-    return [SecretEnv(f"PYTASK_{role}_{var}", secret, key) for var, key in CONNECTION_KEYS.items()]
-
-
-SECRETS = [
-    *connection_secrets("SOURCE", "{{ params.source }}"),
-    *connection_secrets("DEST", "{{ params.destination }}"),
+# Connections are Secrets named by the Params; TLS per side from the Params too.
+CONNECTIONS = [
+    ClickHouse(
+        "{{ params.source }}",
+        role="SOURCE",
+        secure="{{ params.source_secure | lower }}",
+        verify="{{ params.source_verify | lower }}",
+    ),
+    ClickHouse(
+        "{{ params.destination }}",
+        secure="{{ params.destination_secure | lower }}",
+        verify="{{ params.destination_verify | lower }}",
+    ),
 ]
 
-# Run options travel as env (the contract's <P>FLAG fallbacks), rendered from the Params.
-ENV = {
-    "PYTASK_DATABASE": "{{ params.database }}",
-    "PYTASK_STAGING_DATABASE": "{{ params.database }}__polyetl_staging",
-    "PYTASK_INCLUDE": "{{ params.include | join(',') }}",
-    "PYTASK_SKIP": "{{ params.skip | join(',') }}",
-    "PYTASK_PATTERN_SYNTAX": "{{ params.pattern_syntax }}",
-    "PYTASK_COPY_MODE": "{{ params.copy_mode }}",
-    "PYTASK_EXECUTE_ON": "{{ params.execute_on }}",
-    "PYTASK_SOURCE_SECURE": "{{ params.source_secure | lower }}",
-    "PYTASK_SOURCE_VERIFY": "{{ params.source_verify | lower }}",
-    "PYTASK_DEST_SECURE": "{{ params.destination_secure | lower }}",
-    "PYTASK_DEST_VERIFY": "{{ params.destination_verify | lower }}",
+# Run options: pytask's settings (the contract's flag fallbacks), rendered from the Params.
+OPTIONS = {
+    "DATABASE": "{{ params.database }}",
+    "STAGING_DATABASE": "{{ params.database }}__polyetl_staging",
+    "INCLUDE": "{{ params.include | join(',') }}",
+    "SKIP": "{{ params.skip | join(',') }}",
+    "PATTERN_SYNTAX": "{{ params.pattern_syntax }}",
+    "COPY_MODE": "{{ params.copy_mode }}",
+    "EXECUTE_ON": "{{ params.execute_on }}",
 }
 
 PLANNED_TABLES = "{{ ti.xcom_pull(task_ids='plan')['outputs']['tables'] | join(',') }}"
@@ -100,12 +98,9 @@ with DAG(
         **image_params(),
     },
 ) as dag:
-    common: dict[str, Any] = {"env_vars": ENV, "secrets": SECRETS}
+    common: dict[str, Any] = {"connections": CONNECTIONS, "options": OPTIONS}
     # After plan, every step works on exactly the tables it planned.
-    planned: dict[str, Any] = {
-        "env_vars": {**ENV, "PYTASK_TABLES": PLANNED_TABLES},
-        "secrets": SECRETS,
-    }
+    planned: dict[str, Any] = {**common, "options": {**OPTIONS, "TABLES": PLANNED_TABLES}}
 
     plan = PythonTask(task_id="plan", command=["plan"], **common)
     prepare = PythonTask(task_id="prepare", command=["prepare"], **planned)
@@ -113,10 +108,10 @@ with DAG(
     @task
     def copy_commands(plan_result: dict[str, Any]) -> list[list[str]]:
         """One `copy --table T` per planned table (the plan's `outputs.tables`)."""
-        return [task_args(["copy", "--table", table]) for table in plan_result["outputs"]["tables"]]
+        return [["copy", "--table", table] for table in plan_result["outputs"]["tables"]]
 
-    copy = PythonTask.partial(task_id="copy", size="medium", **common).expand(
-        arguments=copy_commands(plan.output)  # type: ignore[arg-type]  # resolved at run time
+    copy = PythonTask.partial(task_id="copy", size=Size.MEDIUM, **common).expand(
+        command=copy_commands(plan.output)  # type: ignore[arg-type]  # resolved at run time
     )
     verify = PythonTask(task_id="verify", command=["verify"], **planned)
     swap = PythonTask(task_id="swap", command=["swap"], **planned)

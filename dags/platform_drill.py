@@ -32,7 +32,6 @@ from taskpods import (
     RustJob,
     RustTask,
     image_params,
-    task_args,
 )
 
 OPERATORS: dict[tuple[str, str], Any] = {
@@ -77,7 +76,7 @@ with DAG(
         line = ["selfcheck", "--hold", str(int(p["hold"]))]
         if p["fail_with"]:
             line += ["--fail-with", str(p["fail_with"])]
-        return [task_args(line)]
+        return [line]
 
     @task.branch
     def choose(params: dict[str, Any] | None = None) -> str:
@@ -90,5 +89,5 @@ with DAG(
         for deferrable in (False, True):
             drill = operator.partial(
                 task_id=drill_task_id(language, kind, deferrable), deferrable=deferrable
-            ).expand(arguments=commands)
+            ).expand(command=commands)
             chosen >> drill

@@ -23,7 +23,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, chain, task
 
-from taskpods import ElixirTask, PythonTask, RustTask, image_params, task_args
+from taskpods import ElixirTask, PythonTask, RustTask, image_params
 
 with DAG(
     dag_id="platform_selfcheck",
@@ -52,11 +52,7 @@ with DAG(
 
     def commands(params: dict[str, Any] | None, deferred: bool) -> list[list[str]]:
         p = params or {}
-        return (
-            [task_args(["selfcheck"])] * int(p["rounds"])
-            if bool(p["deferrable"]) is deferred
-            else []
-        )
+        return [["selfcheck"]] * int(p["rounds"]) if bool(p["deferrable"]) is deferred else []
 
     @task
     def round_commands(params: dict[str, Any] | None = None) -> list[list[str]]:
@@ -69,10 +65,10 @@ with DAG(
         return commands(params, deferred=True)
 
     rounds = RustTask.partial(task_id="rounds", max_active_tis_per_dagrun=1).expand(
-        arguments=round_commands()
+        command=round_commands()
     )
     deferred_rounds = RustTask.partial(
         task_id="rounds_deferred", deferrable=True, max_active_tis_per_dagrun=1
-    ).expand(arguments=deferred_round_commands())
+    ).expand(command=deferred_round_commands())
     chain(checks, rounds)
     chain(checks, deferred_rounds)

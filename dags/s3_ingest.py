@@ -14,8 +14,9 @@ Sports data lands as raw objects under `raw/<provider>/…` (CSV or NDJSON, mayb
    - **archive** (`extask`) — raw objects copied to cold storage, verified, recorded in the
      ledger, then deleted; refuses objects that changed since discover.
 
-Credentials come from the Kubernetes Secrets `s3-credentials` and `clickhouse-destination`,
-never from this file. Every run is idempotent: the same inputs give the same end state.
+Credentials come from the Kubernetes Secrets `s3-credentials` and `clickhouse-destination`
+(`S3Bucket`, `ClickHouse`: the operators turn them into each tool's env), never from this
+file. Every run is idempotent: the same inputs give the same end state.
 """
 
 from __future__ import annotations
@@ -25,32 +26,13 @@ from typing import Any
 
 from airflow.sdk import DAG, Asset, Param, task, task_group
 
-from taskpods import ElixirTask, PythonTask, RustTask, SecretEnv, image_params, task_args
+from taskpods import ClickHouse, ElixirTask, PythonTask, RustTask, S3Bucket, Size, image_params
 
 EVENTS_ASSET = Asset("clickhouse://clickhouse-destination/polyetl/events")
-
-
-def s3_secrets(prefix: str) -> list[SecretEnv]:
-    return [
-        SecretEnv(f"{prefix}S3_ACCESS_KEY_ID", "s3-credentials", "access_key_id"),
-        SecretEnv(f"{prefix}S3_SECRET_ACCESS_KEY", "s3-credentials", "secret_access_key"),
-    ]
-
-
-def s3_env(prefix: str) -> dict[str, str]:
-    return {
-        f"{prefix}S3_ENDPOINT_URL": "{{ params.s3_endpoint }}",
-        f"{prefix}S3_REGION": "{{ params.s3_region }}",
-        f"{prefix}BUCKET": "{{ params.bucket }}",
-    }
-
-
-CLICKHOUSE_SECRETS = [
-    SecretEnv("PYTASK_DEST_HOST", "clickhouse-destination", "host"),
-    SecretEnv("PYTASK_DEST_PORT", "clickhouse-destination", "port"),
-    SecretEnv("PYTASK_DEST_USER", "clickhouse-destination", "user"),
-    SecretEnv("PYTASK_DEST_PASSWORD", "clickhouse-destination", "password"),
-]
+BUCKET = S3Bucket(
+    "{{ params.bucket }}", endpoint="{{ params.s3_endpoint }}", region="{{ params.s3_region }}"
+)
+EVENTS_DB = ClickHouse("clickhouse-destination")
 
 with DAG(
     dag_id="s3_ingest",
@@ -88,13 +70,12 @@ with DAG(
     discover = ElixirTask(
         task_id="discover",
         command=["discover", "--run-id", "{{ run_id }}"],
-        env_vars={
-            **s3_env("EXTASK_"),
-            "EXTASK_PROVIDERS": "{{ params.providers | join(',') }}",
-            "EXTASK_LIMIT": "{{ params.limit }}",
-            "EXTASK_BATCH_SIZE": "{{ params.batch_size }}",
+        connections=[BUCKET],
+        options={
+            "PROVIDERS": "{{ params.providers | join(',') }}",
+            "LIMIT": "{{ params.limit }}",
+            "BATCH_SIZE": "{{ params.batch_size }}",
         },
-        secrets=s3_secrets("EXTASK_"),
     )
 
     @task
@@ -107,31 +88,25 @@ with DAG(
     def ingest(manifest: str) -> None:
         transform = RustTask(
             task_id="transform",
-            arguments=task_args(["transform", "--manifest", manifest]),
-            env_vars=s3_env("RSTASK_"),
-            secrets=s3_secrets("RSTASK_"),
-            size="medium",
+            command=["transform", "--manifest", manifest],
+            connections=[BUCKET],
+            size=Size.MEDIUM,
         )
         load = PythonTask(
             task_id="load",
-            arguments=task_args(["load", "--manifest", manifest]),
-            env_vars={
-                **s3_env("PYTASK_"),
-                "PYTASK_DATABASE": "{{ params.database }}",
-                "PYTASK_TABLE": "{{ params.table }}",
-            },
-            secrets=[*s3_secrets("PYTASK_"), *CLICKHOUSE_SECRETS],
+            command=["load", "--manifest", manifest],
+            connections=[BUCKET, EVENTS_DB],
+            options={"DATABASE": "{{ params.database }}", "TABLE": "{{ params.table }}"},
             outlets=[EVENTS_ASSET],
         )
         archive = ElixirTask(
             task_id="archive",
-            arguments=task_args(["archive", "--manifest", manifest]),
-            env_vars={
-                **s3_env("EXTASK_"),
-                "EXTASK_ARCHIVE_PREFIX": "{{ params.archive_prefix }}",
-                "EXTASK_STORAGE_CLASS": "{{ params.storage_class }}",
+            command=["archive", "--manifest", manifest],
+            connections=[BUCKET],
+            options={
+                "ARCHIVE_PREFIX": "{{ params.archive_prefix }}",
+                "STORAGE_CLASS": "{{ params.storage_class }}",
             },
-            secrets=s3_secrets("EXTASK_"),
         )
         transform >> load >> archive
 

@@ -1,4 +1,8 @@
-"""What the task contract's exit codes mean to Airflow (docs/task-contract.md, section 5)."""
+"""What the task contract's exit codes mean to Airflow (docs/task-contract.md, section 5).
+
+The one table of them in Python: the operators decide by it and the contract suite checks
+the images against it. Importable without Airflow (``taskpods`` loads its operators lazily).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ PERMANENT = 65
 INTERNAL = 70
 TRANSIENT = 75
 NOTHING_TO_DO = 99
+TERMINATED = 143  # SIGTERM: the pod was deleted while the task ran
 
 NAMES = {
     OK: "ok",
@@ -18,6 +23,7 @@ NAMES = {
     INTERNAL: "internal",
     TRANSIENT: "transient",
     NOTHING_TO_DO: "nothing to do",
+    TERMINATED: "terminated",
 }
 
 

@@ -94,16 +94,15 @@ class TaskJob(TaskPodMixin, KubernetesJobOperator):
 
     kind_of_work = "Job"
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("backoff_limit", 0)
-        kwargs.setdefault("wait_until_job_complete", True)
-        kwargs.setdefault("parallelism", 1)
-        kwargs.setdefault("completions", 1)
-        kwargs.setdefault("job_poll_interval", 2)
-        super().__init__(**kwargs)
-        self.ttl_seconds_after_finished = kwargs.get(
-            "ttl_seconds_after_finished", self.settings.job_ttl_s
-        )
+    def kind_defaults(self) -> dict[str, Any]:
+        return {
+            "backoff_limit": 0,
+            "wait_until_job_complete": True,
+            "parallelism": 1,
+            "completions": 1,
+            "job_poll_interval": 2,
+            "ttl_seconds_after_finished": self.settings.job_ttl_s,
+        }
 
     def annotate_work(self, annotations: dict[str, str]) -> None:
         if self.job is not None:

@@ -18,6 +18,7 @@ class PythonImage:
     """pytask: ClickHouse work — mostly waiting on the server; modest CPU, memory for blocks."""
 
     language: ClassVar[str] = "python"
+    env_prefix: ClassVar[str] = "PYTASK_"
     tool: ClassVar[str] = "pytask"
     sizes: ClassVar[Mapping[str, k8s.V1ResourceRequirements]] = {
         "small": resources("100m", "192Mi", None, "512Mi"),
@@ -32,6 +33,7 @@ class RustImage:
     beside the platform on a 2-core node (k8s/base/airflow/airflow.cfg, parallelism)."""
 
     language: ClassVar[str] = "rust"
+    env_prefix: ClassVar[str] = "RSTASK_"
     tool: ClassVar[str] = "rstask"
     sizes: ClassVar[Mapping[str, k8s.V1ResourceRequirements]] = {
         "small": resources("100m", "64Mi", None, "256Mi"),
@@ -44,6 +46,7 @@ class ElixirImage:
     """extask: concurrent S3 orchestration, I/O-bound."""
 
     language: ClassVar[str] = "elixir"
+    env_prefix: ClassVar[str] = "EXTASK_"
     tool: ClassVar[str] = "extask"
     sizes: ClassVar[Mapping[str, k8s.V1ResourceRequirements]] = {
         "small": resources("100m", "128Mi", None, "384Mi"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
@@ -14,6 +15,7 @@ from kubernetes.client import models as k8s
 from kubernetes.client.rest import ApiException
 
 from taskpods import exit_codes
+from taskpods.connections import Connection
 from taskpods.exit_codes import Outcome, decide, describe
 from taskpods.images import ImageError, ImageRef, check_version
 from taskpods.labels import label_value
@@ -32,7 +34,14 @@ WORKER_LEFT_ANNOTATION = "polyetl.io/worker-left"
 SCRATCH_DIR = "/tmp"  # noqa: S108 - the pod's own emptyDir, per the task contract
 TASK_UID = 10001
 NODE_POOL_LABEL = "polyetl.io/node-pool"
-SIZES = ("small", "medium", "large")
+
+
+class Size(enum.StrEnum):
+    """A task's size: the resources its language gives it (``languages.py``)."""
+
+    SMALL = "small"
+    MEDIUM = "medium"
+    LARGE = "large"
 
 
 def task_args(command: Sequence[str]) -> list[str]:
@@ -94,11 +103,17 @@ class WorkerLeaving(AirflowException):
 class TaskPodMixin:
     """Everything the language operators share; mixed into a KubernetesPodOperator (or Job).
 
-    Subclasses set ``language``, ``tool`` and ``sizes`` (resources per task size).
+    Subclasses set ``language``, ``tool``, ``env_prefix`` and ``sizes`` (resources per size).
+
+    A task is its ``command`` (the tool's command line; the operator adds the result file),
+    what it connects to (``connections``), the tool's settings without their prefix
+    (``options``: ``{"DATABASE": "{{ params.database }}"}`` becomes ``PYTASK_DATABASE``),
+    secrets by reference, and a ``size``.
     """
 
     language: ClassVar[str]
     tool: ClassVar[str]
+    env_prefix: ClassVar[str]
     kind_of_work: ClassVar[str]
     sizes: ClassVar[Mapping[str, k8s.V1ResourceRequirements]]
     image: str | None
@@ -107,32 +122,43 @@ class TaskPodMixin:
         self,
         *,
         task_id: str,
-        command: Sequence[str] | None = None,
+        command: Sequence[Any] | None = None,
+        connections: Sequence[Connection] = (),
+        options: Mapping[str, str] | None = None,
         env_vars: Mapping[str, str] | None = None,
         secrets: Sequence[SecretEnv | SecretFile] = (),
-        size: str = "small",
+        size: Size | str = Size.SMALL,
         settings: Settings | None = None,
         **kwargs: Any,
     ) -> None:
-        if size not in SIZES:
+        if size not in set(Size):
             raise ValueError(
-                f"task {task_id!r}: expected size to be one of {', '.join(SIZES)}, got: {size!r}"
+                f"task {task_id!r}: expected size to be one of {', '.join(Size)}, got: {size!r}"
             )
-        refuse_literal_secrets(env_vars, task_id)
+        if "arguments" in kwargs:
+            raise TypeError(
+                f"task {task_id!r}: expected the command line as command=[...] (the operator "
+                "adds --result-file), got arguments="
+            )
+        prefix = self.env_prefix
+        env = {f"{prefix}{name}": value for name, value in (options or {}).items()}
+        for connection in connections:
+            env.update(connection.env(prefix))
+            secrets = [*secrets, *connection.secrets(prefix)]
+        env.update(env_vars or {})
+        refuse_literal_secrets(env, task_id)
         self.settings = settings or Settings.from_env()
-        self.size = size
+        self.size = Size(size)
         self.worker_left = False  # set once this try's worker pod is seen being deleted
         self.running_try: int | None = None  # the try running here (set when it starts)
         s = self.settings
-        arguments = kwargs.pop("arguments", None)
-        if arguments is None and command is not None:
-            arguments = task_args(command)
+        arguments = task_args(command) if command is not None else None
         defaults: dict[str, Any] = {
             "image": str(self.default_image()) if s.image_version else None,
             "namespace": s.namespace,
             "service_account_name": s.service_account,
             "kubernetes_conn_id": s.kubernetes_conn_id,
-            "container_resources": self.sizes[size],
+            "container_resources": self.sizes[self.size],
             "security_context": restricted_pod_context(),
             "container_security_context": restricted_container_context(),
             "xcom_sidecar_container_security_context": restricted_container_context(),
@@ -150,6 +176,7 @@ class TaskPodMixin:
         }
         if s.deferrable is not None:
             defaults["deferrable"] = s.deferrable
+        defaults |= self.kind_defaults()
         if s.node_pool:
             defaults["affinity"] = k8s.V1Affinity(
                 node_affinity=k8s.V1NodeAffinity(
@@ -171,7 +198,6 @@ class TaskPodMixin:
                     key=NODE_POOL_LABEL, operator="Equal", value=s.node_pool, effect="NoSchedule"
                 )
             ]
-        env = dict(env_vars or {})
         env.update({f.name: f.path for f in secrets if isinstance(f, SecretFile)})
         # Secret names may be templates ("{{ params.source }}"): rendered in prepare_run.
         self.secret_refs = list(secrets)
@@ -345,6 +371,10 @@ class TaskPodMixin:
     def annotate_work(self, annotations: dict[str, str]) -> None:
         """Annotate the task's pod (a Job: the Job)."""
         raise NotImplementedError
+
+    def kind_defaults(self) -> dict[str, Any]:
+        """Defaults of the kind of work (pod or Job) on top of the shared ones."""
+        return {}
 
 
 class TaskPod(TaskPodMixin, KubernetesPodOperator):

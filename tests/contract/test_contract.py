@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from taskpods import exit_codes
 from tests.contract.harness import XCOM_DIR, Run, TaskImage, error_lines
 
 pytestmark = pytest.mark.docker
@@ -23,13 +24,14 @@ StartImage = Any
 RESULT = f"{XCOM_DIR}/return.json"
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 LEVELS = {"debug", "info", "warn", "error"}
-EXIT = {
-    "ok": 0,
-    "usage": 64,
-    "permanent": 65,
-    "transient": 75,
-    "nothing_to_do": 99,
-    "terminated": 143,
+EXIT = {  # the one table (taskpods.exit_codes), by the names the tools log
+    "ok": exit_codes.OK,
+    "usage": exit_codes.USAGE,
+    "permanent": exit_codes.PERMANENT,
+    "internal": exit_codes.INTERNAL,
+    "transient": exit_codes.TRANSIENT,
+    "nothing_to_do": exit_codes.NOTHING_TO_DO,
+    "terminated": exit_codes.TERMINATED,
 }
 
 

@@ -14,15 +14,19 @@ from kubernetes.client import ApiClient
 from kubernetes.client import models as k8s
 
 from taskpods import (
+    ClickHouse,
     ElixirTask,
     ImageError,
     ImageRef,
     Outcome,
     PythonJob,
+    PythonTask,
     RustTask,
+    S3Bucket,
     SecretEnv,
     SecretFile,
     Settings,
+    Size,
     decide,
 )
 from taskpods.labels import label_value
@@ -192,6 +196,49 @@ def test_bad_size_is_refused() -> None:
         DAG("s"),
     ):
         RustTask(task_id="t", command=["x"], size="huge", settings=settings())
+
+
+def test_connections_and_options_get_the_tools_prefix() -> None:
+    bucket = S3Bucket("{{ params.bucket }}", endpoint="http://s3:7070")
+    with DAG("connections"):
+        load = PythonTask(
+            task_id="load",
+            command=["load"],
+            connections=[bucket, ClickHouse("warehouse", secure="true")],
+            options={"TABLE": "events"},
+            settings=settings(),
+        )
+        archive = ElixirTask(
+            task_id="archive", command=["archive"], connections=[bucket], settings=settings()
+        )
+    env = {e["name"]: e for e in render(load)["spec"]["containers"][0]["env"]}
+    assert env["PYTASK_BUCKET"]["value"] == "{{ params.bucket }}"
+    assert env["PYTASK_S3_ENDPOINT_URL"]["value"] == "http://s3:7070"
+    assert env["PYTASK_TABLE"]["value"] == "events"
+    assert env["PYTASK_DEST_SECURE"]["value"] == "true"
+    assert env["PYTASK_DEST_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "warehouse",
+        "key": "password",
+    }
+    assert env["PYTASK_S3_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"] == (
+        "s3-credentials"
+    )
+    names = {e["name"] for e in render(archive)["spec"]["containers"][0]["env"]}
+    assert {"EXTASK_BUCKET", "EXTASK_S3_ACCESS_KEY_ID"} <= names
+    assert not {n for n in names if not n.startswith("EXTASK_")}
+    with pytest.raises(ValueError, match="expected role SOURCE or DEST, got: 'BOTH'"):
+        ClickHouse("x", role="BOTH")
+    with pytest.raises(ValueError, match="got literal values for: PYTASK_PASSWORD"), DAG("o"):
+        PythonTask(task_id="t", command=["x"], options={"PASSWORD": "x"}, settings=settings())
+
+
+def test_the_command_line_is_given_one_way() -> None:
+    with DAG("command"):
+        task = RustTask(task_id="t", command=["selfcheck"], size=Size.LARGE, settings=settings())
+        with pytest.raises(TypeError, match=r"expected the command line as command=\[...\]"):
+            RustTask(task_id="u", arguments=["selfcheck"], settings=settings())
+    assert task.arguments == ["selfcheck", "--result-file", "/airflow/xcom/return.json"]
+    assert task.size is Size.LARGE
 
 
 def test_label_values_stay_within_kubernetes_limits() -> None:
