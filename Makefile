@@ -5,12 +5,19 @@
 #   make setup      install what is missing (Debian packages, Python envs), start Docker
 #   make demo       the main job: both pipelines on a local kind cluster, then a summary
 #   make images     build the images (tag: git sha, never latest)
-#   make test       everything that runs here: lint, unit tests, images, contract, integration
+#   make test       everything that runs here: lint, unit tests, images, contract, integration,
+#                   e2e (on a fresh machine: make setup test, which is what CI runs)
 #
 # Real work lives in hack/; each target is one line calling a script.
 
 SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
+
+# Knobs: `make images TAG=v1.2.0`, or from the environment.
+TAG ?=# the images' tag; empty: the git sha ("-dirty" when uncommitted), never "latest"
+POLYETL_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/polyetl# slow artifacts (debs, cargo, Go, PLT, node image)
+POLYETL_SERVICES ?= auto# service images: official when pullable, else local (auto|upstream|local)
+export TAG POLYETL_CACHE POLYETL_SERVICES
 
 ##@ Getting started
 
@@ -33,7 +40,7 @@ base-images: ## Only make sure the base images exist (pull, or build from Debian
 
 ##@ Test
 
-test: setup lint test-python test-rust test-elixir images test-contract test-dags test-integration test-e2e ## Lint + every test level that runs here
+test: lint test-python test-rust test-elixir images test-contract test-dags test-integration test-e2e ## Lint + every test level that runs here
 
 test-python: ## Python task unit tests (tasks/python)
 	hack/test.sh python

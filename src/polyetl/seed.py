@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from polyetl.containers import docker_run
+
 # Bad rows per kind that exists in each provider's format: a little of everything.
 COMMON_BAD = (
     "wrong_type=0.004,missing_field=0.003,timestamp_out_of_range=0.002,"
@@ -26,9 +28,6 @@ BAD = {
     "cobra": COMMON_BAD + ",bad_quoting=0.002,wrong_field_count=0.002",
 }
 SUFFIX = {"acme": "csv", "betco": "ndjson", "cobra": "csv"}
-# As the cluster runs a task: read-only root, /tmp scratch, no network, the image's own user.
-DOCKER_RUN = ["docker", "run", "--rm", "--pull", "never", "--read-only", "--network", "none"]
-DOCKER_RUN += ["--tmpfs", "/tmp"]
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,7 @@ def generate(image: str, feeds: Iterable[Feed], out_dir: Path) -> list[Generated
             *(["--gzip"] if feed.gzip else []),
         ]
         proc = subprocess.run(
-            [*DOCKER_RUN, "-v", f"{out_dir}:/out", image, *args],
+            docker_run(image, args, volumes={str(out_dir): "/out"}),
             capture_output=True,
             text=True,
             timeout=300,

@@ -9,10 +9,11 @@ Variable is read only when a task executes.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from taskpods.images import DEFAULT_REGISTRY, check_version
+from taskpods.images import DEFAULT_REGISTRY, ImageRef, check_version
 
 IMAGE_TAG_VARIABLE = "polyetl_image_tag"
 
@@ -32,7 +33,9 @@ def _flag(raw: str | None, name: str) -> bool | None:
     value = raw.strip().lower()
     if value in TRUE | FALSE:
         return value in TRUE
-    raise ValueError(f"{name}: expected one of {', '.join(sorted(TRUE | FALSE))}, got: {raw!r}")
+    raise ValueError(
+        f"expected {name} to be one of {', '.join(sorted(TRUE | FALSE))}, got: {raw!r}"
+    )
 
 
 def _seconds(raw: str | None, name: str, default: int) -> int:
@@ -43,8 +46,28 @@ def _seconds(raw: str | None, name: str, default: int) -> int:
     except ValueError:
         value = -1
     if value <= 0:
-        raise ValueError(f"{name}: expected a positive number of seconds, got: {raw!r}")
+        raise ValueError(f"expected {name} to be a positive number of seconds, got: {raw!r}")
     return value
+
+
+# Kubernetes' name rules (RFC 1123 label and subdomain; label values), the registry's host.
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+_REGISTRY = re.compile(r"^[A-Za-z0-9.-]+(:\d+)?$")
+_PREFIX = re.compile(r"^([a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*)?$")
+
+
+def _matching(raw: str, pattern: re.Pattern[str], name: str, what: str) -> str:
+    """
+    >>> _matching("Polyetl", _DNS_LABEL, "POLYETL_NAMESPACE", "a DNS label")
+    Traceback (most recent call last):
+    ...
+    ValueError: expected POLYETL_NAMESPACE to be a DNS label, got: 'Polyetl'
+    """
+    if not pattern.match(raw):
+        raise ValueError(f"expected {name} to be {what}, got: {raw!r}")
+    return raw
 
 
 def _csv(raw: str | None) -> frozenset[str]:
@@ -76,20 +99,51 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Settings from ``POLYETL_*`` variables; unset ones keep their defaults."""
         e = os.environ if env is None else env
-        registry = e.get("POLYETL_IMAGE_REGISTRY", DEFAULT_REGISTRY)
+        host = "a registry host[:port]"
+        registry = _matching(
+            e.get("POLYETL_IMAGE_REGISTRY", DEFAULT_REGISTRY),
+            _REGISTRY,
+            "POLYETL_IMAGE_REGISTRY",
+            host,
+        )
         version = e.get("POLYETL_IMAGE_TAG") or None
         if version is not None:
             check_version(version, "POLYETL_IMAGE_TAG")
-        allowed = _csv(e.get("POLYETL_ALLOWED_REGISTRIES")) or frozenset({registry})
+        allowed = frozenset(
+            _matching(
+                r, _REGISTRY, "POLYETL_ALLOWED_REGISTRIES", f"a comma-separated list of {host}"
+            )
+            for r in _csv(e.get("POLYETL_ALLOWED_REGISTRIES"))
+        ) or frozenset({registry})
+        node_pool = e.get("POLYETL_NODE_POOL") or None
+        sidecar = e.get("POLYETL_XCOM_SIDECAR_IMAGE") or None
+        if sidecar is not None:
+            ImageRef.parse(sidecar, "POLYETL_XCOM_SIDECAR_IMAGE")
         return cls(
             registry=registry,
-            repository_prefix=e.get("POLYETL_IMAGE_REPOSITORY_PREFIX", "polyetl"),
+            repository_prefix=_matching(
+                e.get("POLYETL_IMAGE_REPOSITORY_PREFIX", "polyetl"),
+                _PREFIX,
+                "POLYETL_IMAGE_REPOSITORY_PREFIX",
+                "a repository path (lower-case, '/'-separated) or empty",
+            ),
             image_version=version,
             allowed_registries=allowed,
-            namespace=e.get("POLYETL_NAMESPACE", "polyetl"),
-            service_account=e.get("POLYETL_SERVICE_ACCOUNT", "polyetl-task"),
-            node_pool=e.get("POLYETL_NODE_POOL") or None,
-            xcom_sidecar_image=e.get("POLYETL_XCOM_SIDECAR_IMAGE") or None,
+            namespace=_matching(
+                e.get("POLYETL_NAMESPACE", "polyetl"),
+                _DNS_LABEL,
+                "POLYETL_NAMESPACE",
+                "a DNS label",
+            ),
+            service_account=_matching(
+                e.get("POLYETL_SERVICE_ACCOUNT", "polyetl-task"),
+                _DNS_SUBDOMAIN,
+                "POLYETL_SERVICE_ACCOUNT",
+                "a DNS subdomain",
+            ),
+            node_pool=node_pool
+            and _matching(node_pool, _LABEL_VALUE, "POLYETL_NODE_POOL", "a label value"),
+            xcom_sidecar_image=sidecar,
             startup_timeout_s=_seconds(
                 e.get("POLYETL_POD_STARTUP_TIMEOUT"), "POLYETL_POD_STARTUP_TIMEOUT", 180
             ),

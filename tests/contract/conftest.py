@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from polyetl.containers import as_the_cluster_runs
 from tests.contract.harness import IMAGES, XCOM_DIR, Container, Run, TaskImage, parse_lines
 
 
@@ -40,12 +41,7 @@ def docker_run_flags(
     xcom: Path, env: dict[str, str] | None, extra_docker_args: Sequence[str]
 ) -> list[str]:
     """``docker run`` flags for a task the way Kubernetes runs it (see the module doc)."""
-    flags = [
-        "--read-only", "--tmpfs", "/tmp:rw,size=32m",
-        "--network", "none",
-        "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-        "-v", f"{xcom}:{XCOM_DIR}",
-    ]  # fmt: skip
+    flags = [*as_the_cluster_runs(scratch_size="32m"), "-v", f"{xcom}:{XCOM_DIR}"]
     for key, value in (env or {}).items():
         flags += ["-e", f"{key}={value}"]
     return [*flags, *extra_docker_args]

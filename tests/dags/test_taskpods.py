@@ -13,6 +13,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 from kubernetes.client import ApiClient
 from kubernetes.client import models as k8s
 
+from polyetl.containers import docker_run
 from taskpods import (
     ClickHouse,
     ElixirTask,
@@ -269,20 +270,7 @@ def test_exit_codes_of_real_containers_map_to_outcomes(
 ) -> None:
     args = ["selfcheck", *(["--fail-with", fail_with] if fail_with else [])]
     proc = subprocess.run(
-        [
-            "docker",
-            "run",
-            "--rm",
-            "--pull",
-            "never",
-            "--read-only",
-            "--network",
-            "none",
-            "--tmpfs",
-            "/tmp",
-            image_refs()[language],
-            *args,
-        ],
+        docker_run(image_refs()[language], args),
         capture_output=True,
         check=False,
         timeout=120,
@@ -335,9 +323,29 @@ def test_deferrable_and_job_ttl_come_from_the_environment() -> None:
             task_id="v", command=["x"], settings=settings(deferrable=True), deferrable=False
         )
     assert (deferred.deferrable, synced.deferrable, explicit.deferrable) == (True, False, False)
-    for env, value in [("POLYETL_DEFERRABLE", "sometimes"), ("POLYETL_JOB_TTL_SECONDS", "-5")]:
-        with pytest.raises(ValueError, match=f"{env}: expected .*got: '{value}'"):
-            Settings.from_env({env: value})
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "expected"),
+    [
+        ("POLYETL_DEFERRABLE", "sometimes", "one of 0, 1, false"),
+        ("POLYETL_JOB_TTL_SECONDS", "-5", "a positive number of seconds"),
+        ("POLYETL_POD_STARTUP_TIMEOUT", "3m", "a positive number of seconds"),
+        ("POLYETL_NAMESPACE", "Team_A", "a DNS label"),
+        ("POLYETL_SERVICE_ACCOUNT", "-task", "a DNS subdomain"),
+        ("POLYETL_NODE_POOL", "etl pool", "a label value"),
+        ("POLYETL_IMAGE_REGISTRY", "https://reg.example", "a registry host"),
+        ("POLYETL_ALLOWED_REGISTRIES", "reg/x", "a comma-separated list"),
+        ("POLYETL_IMAGE_REPOSITORY_PREFIX", "Team/ETL", "a repository path"),
+    ],
+)
+def test_every_setting_names_a_bad_value_and_what_was_expected(
+    env: str, value: str, expected: str
+) -> None:
+    with pytest.raises(ValueError, match=f"expected {env} to be {expected}.*got: '{value}'"):
+        Settings.from_env({env: value})
+    with pytest.raises(ImageError, match="expected POLYETL_XCOM_SIDECAR_IMAGE to pin a version"):
+        Settings.from_env({"POLYETL_XCOM_SIDECAR_IMAGE": "polyetl/xcom-sidecar:latest"})
 
 
 KUBECONFIG = """

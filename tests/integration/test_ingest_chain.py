@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from pytask.cli import run
 
+from polyetl.containers import docker_run
 from tests.contract.harness import image_refs
 from tests.integration.conftest import S3Settings
 from tests.support.chdb_http import ChdbEndpoint
@@ -25,27 +26,14 @@ RAW_KEY = "raw/acme/2026/11/23/feed-001.csv"
 
 def rstask(args: list[str], out_dir: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run the rstask image as the cluster would: non-root, read-only, /tmp as scratch."""
-    env_args = [a for name, value in (env or {}).items() for a in ("-e", f"{name}={value}")]
     proc = subprocess.run(
-        [
-            "docker",
-            "run",
-            "--rm",
-            "--pull",
-            "never",
-            "--network",
-            "host",
-            "--read-only",
-            "--tmpfs",
-            "/tmp",
-            "-v",
-            f"{out_dir}:/out",
-            *env_args,
+        docker_run(
             image_refs()["rust"],
-            *args,
-            "--result-file",
-            "/out/result.json",
-        ],
+            [*args, "--result-file", "/out/result.json"],
+            network="host",  # the S3 server and the ClickHouse endpoint listen on loopback
+            env=env,
+            volumes={str(out_dir): "/out"},
+        ),
         capture_output=True,
         text=True,
         timeout=300,

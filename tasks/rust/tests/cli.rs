@@ -26,6 +26,34 @@ fn lines(output: &Output) -> Vec<Value> {
 }
 
 #[test]
+fn a_bad_flag_fails_before_any_io() {
+    // The S3 endpoint is a closed port: reading the manifest first would be a transient
+    // network failure (75) after retries, not the usage error the flag deserves.
+    let out = rstask(
+        &[
+            "transform",
+            "--manifest",
+            "manifests/x.json",
+            "--dedup-memory-mb",
+            "lots",
+        ],
+        &[
+            ("RSTASK_BUCKET", "polyetl"),
+            ("RSTASK_S3_ENDPOINT_URL", "http://127.0.0.1:9"),
+            ("RSTASK_S3_ACCESS_KEY_ID", "AKID"),
+            ("RSTASK_S3_SECRET_ACCESS_KEY", "s3cr3t"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(64));
+    let error = lines(&out).pop().unwrap();
+    assert_eq!(error["error_kind"], "usage");
+    assert!(
+        error["error"].as_str().unwrap().contains("\"lots\""),
+        "{error}"
+    );
+}
+
+#[test]
 fn version_and_help() {
     let version = rstask(&["--version"], &[]);
     assert_eq!(version.status.code(), Some(0));

@@ -176,6 +176,8 @@ pub fn execute(args: &Args, ctx: &Context<'_>) -> Result<TaskResult> {
         }
         _ => {}
     }
+    // Every flag is checked before any I/O: a bad one is a usage error, never a read of S3.
+    let mut options = options(args, ctx, &ctx.settings.scratch_dir)?;
     let mappings_dir = flag_or_env(args.mappings_dir.as_deref(), "--mappings-dir", ctx.env)
         .map(|raw| path(&raw))
         .transpose()?;
@@ -202,7 +204,7 @@ pub fn execute(args: &Args, ctx: &Context<'_>) -> Result<TaskResult> {
         "transform started"
     );
     let scratch = Scratch::create(&ctx.settings.scratch_dir)?;
-    let options = options(args, ctx, &scratch.dir)?;
+    options.scratch.clone_from(&scratch.dir);
     let mut totals = Totals::default();
     for (n, key) in keys.iter().enumerate() {
         let outcome = transform_one(&runtime, &store, &mappings, key, &options, n)?;

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import enum
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytask import ENV_PREFIX
@@ -72,25 +73,55 @@ def _server_copy(runner: Any, sql: str, what: str) -> None:
         raise sync.classify(exc, what) from exc
 
 
+@dataclass(frozen=True)
+class CopySettings:
+    """Everything copy needs, from its flags and env, validated before any connection."""
+
+    database: str
+    staging: str
+    table: str
+    mode: TransferMode
+    execute_on: ExecuteOn
+    source: Server
+    dest: Server
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, ctx: Context) -> CopySettings:
+        database, staging = databases(args, ctx)
+        raw = required_setting(args, "table", "--table", ctx.env, to="name a table")
+        return cls(
+            database=database,
+            staging=staging,
+            table=identifier(raw, source_of(args, "table", "--table")),
+            # --mode falls back to PYTASK_COPY_MODE, the name the DAG sets.
+            mode=choice_setting(
+                args,
+                "mode",
+                "--mode",
+                ctx.env,
+                TransferMode,
+                default=TransferMode.AUTO,
+                env_var=f"{ENV_PREFIX}COPY_MODE",
+            ),
+            execute_on=choice_setting(
+                args,
+                "execute_on",
+                "--execute-on",
+                ctx.env,
+                ExecuteOn,
+                default=ExecuteOn.DESTINATION,
+            ),
+            source=args_server(args, ctx, "SOURCE"),
+            dest=args_server(args, ctx, "DEST"),
+        )
+
+
 def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     """Copy the table into staging and count what arrived."""
-    database, staging = databases(args, ctx)
-    raw = required_setting(args, "table", "--table", ctx.env, to="name a table")
-    table = identifier(raw, source_of(args, "table", "--table"))
-    # --mode falls back to PYTASK_COPY_MODE, the name the DAG sets.
-    mode = choice_setting(
-        args,
-        "mode",
-        "--mode",
-        ctx.env,
-        TransferMode,
-        default=TransferMode.AUTO,
-        env_var=f"{ENV_PREFIX}COPY_MODE",
-    )
-    execute_on = choice_setting(
-        args, "execute_on", "--execute-on", ctx.env, ExecuteOn, default=ExecuteOn.DESTINATION
-    )
-    source_cfg, dest_cfg = args_server(args, ctx, "SOURCE"), args_server(args, ctx, "DEST")
+    settings = CopySettings.from_args(args, ctx)
+    database, staging, table = settings.database, settings.staging, settings.table
+    mode, execute_on = settings.mode, settings.execute_on
+    source_cfg, dest_cfg = settings.source, settings.dest
     source, dest = source_cfg.connect(), dest_cfg.connect()
     if not sync.table_exists(dest, staging, table):
         raise PermanentError(
