@@ -42,13 +42,12 @@ from airflow.providers.cncf.kubernetes.operators.job import KubernetesJobOperato
 from airflow.providers.cncf.kubernetes.triggers.job import KubernetesJobTrigger
 from airflow.providers.cncf.kubernetes.utils.pod_manager import PodLaunchTimeoutException
 from airflow.providers.cncf.kubernetes.utils.xcom_sidecar import PodDefaults
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+from airflow.sdk.exceptions import AirflowException
 from kubernetes.client import models as k8s
 from kubernetes.client.rest import ApiException
 
-from taskpods.exit_codes import Outcome, decide, describe
 from taskpods.labels import label_value
-from taskpods.pod import RESULT_FILE, TaskPodMixin, base_exit_code
+from taskpods.pod import RESULT_FILE, TaskPodMixin, base_exit_code, raise_by_contract
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -283,16 +282,9 @@ class TaskJob(TaskPodMixin, KubernetesJobOperator):
         if code is None and succeeded:
             code = 0  # the pod is gone (node lost, GC'd), but the Job recorded success
         self.delete_job(job)
-        outcome = decide(code)
         name = job.metadata.name
-        if outcome is Outcome.SUCCESS:
-            return self.parse_result(name, raw) if self.do_xcom_push else None
-        message = f"{self.tool} in Job {name} exited {describe(code)}"
-        if outcome is Outcome.SKIP:
-            raise AirflowSkipException(message)
-        if outcome is Outcome.FAIL_NO_RETRY:
-            raise AirflowFailException(f"{message}: retrying cannot help; not retried")
-        raise AirflowException(message)
+        raise_by_contract(code, f"{self.tool} in Job {name}")
+        return self.parse_result(name, raw) if self.do_xcom_push else None
 
     @staticmethod
     def parse_result(job: str, raw: str) -> Any:

@@ -96,6 +96,23 @@ def base_exit_code(remote_pod: k8s.V1Pod | None, container: str) -> int | None:
     return None
 
 
+def raise_by_contract(code: int | None, what: str, cause: AirflowException | None = None) -> None:
+    """Raise what a finished task's exit code means to Airflow; nothing for success.
+
+    99 skips, 64/65 fail without retries; anything else is a failure Airflow retries:
+    ``cause`` itself when given (the provider's own error), else one naming ``what``.
+    """
+    outcome = decide(code)
+    message = f"{what} exited {describe(code)}"
+    if outcome is Outcome.SUCCESS:
+        return
+    if outcome is Outcome.SKIP:
+        raise AirflowSkipException(message) from cause
+    if outcome is Outcome.FAIL_NO_RETRY:
+        raise AirflowFailException(f"{message}: retrying cannot help; not retried") from cause
+    raise cause or AirflowException(message)
+
+
 class WorkerLeaving(AirflowException):
     """Raised into a try whose worker pod is being deleted (see ``TaskPodMixin.on_kill``)."""
 
@@ -310,14 +327,8 @@ class TaskPodMixin:
     def classify_failure(self, exc: AirflowException, remote_pod: k8s.V1Pod | None) -> None:
         """Re-raise a pod failure as the contract says: no retries for 64/65, else retry."""
         code = base_exit_code(remote_pod, self.base_container_name)  # type: ignore[attr-defined]
-        outcome = decide(code)
-        if outcome is Outcome.FAIL_NO_RETRY:
-            raise AirflowFailException(
-                f"{self.tool} exited {describe(code)}: retrying cannot help; not retried"
-            ) from exc
-        if outcome is Outcome.SKIP:
-            raise AirflowSkipException(f"{self.tool} exited {describe(code)}") from exc
-        raise exc
+        raise_by_contract(code, self.tool, exc)
+        raise exc  # success by its exit code, yet the provider failed it: keep its error
 
     # ------------------------------------------------------------------- on_kill
 

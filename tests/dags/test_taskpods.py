@@ -3,6 +3,7 @@ and the exit-code mapping — the last against real containers of each task imag
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from taskpods import (
     decide,
 )
 from taskpods.labels import label_value
+from taskpods.pod import raise_by_contract
 from tests.contract.harness import image_refs
 from tests.dags.conftest import TAG
 
@@ -404,3 +406,24 @@ def test_a_job_hands_its_result_over_through_a_native_sidecar_and_is_named_per_t
     assert len(name) <= 63
     context["ti"].try_number = 3
     assert task.build_job_request_obj(context).metadata.name != name
+
+
+@pytest.mark.parametrize(
+    ("code", "raised", "message"),
+    [
+        (0, None, ""),
+        (99, AirflowSkipException, "rstask in Job j exited 99 (nothing to do)"),
+        (65, AirflowFailException, "exited 65 (permanent): retrying cannot help; not retried"),
+        (75, AirflowException, "rstask in Job j exited 75 (transient)"),
+        (None, AirflowException, "rstask in Job j exited unknown"),
+    ],
+)
+def test_a_jobs_exit_code_is_raised_by_the_contract(
+    code: int | None, raised: type[Exception] | None, message: str
+) -> None:
+    if raised is None:
+        raise_by_contract(code, "rstask in Job j")  # success: nothing raised
+        return
+    with pytest.raises(raised, match=re.escape(message)) as info:
+        raise_by_contract(code, "rstask in Job j")
+    assert type(info.value) is raised
