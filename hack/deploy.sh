@@ -114,16 +114,23 @@ ensure_image() {
   echo "$ref"
 }
 
+# checksum <file...>: 16 hex digits that change when any of the files does.
+checksum() { cat "$@" | sha256sum | cut -c1-16; }
+
 # A throw-away kustomization over base or overlay (kustomize takes only relative paths), with
-# this build's tags (what `kustomize edit set image` would write) and a checksum of Airflow's
-# configuration and Secrets on its components' pods, so a change rolls them.
+# this build's tags (what `kustomize edit set image` would write), a checksum of Airflow's
+# configuration and Secrets on its components' pods, and of each service's Secret on its pod,
+# so a change rolls them. (A Secret read through env vars reaches a pod only when it starts:
+# PostgreSQL or ClickHouse still running under an older password — a cluster deployed from
+# another checkout, whose env files were written with other random values — would refuse
+# every client forever.)
 write_kustomization() {
   local mode="$1" tag="$2" dir="$3" name checksum
   local components=()
   [[ "${POLYETL_FAST_FAULT_DETECTION:-0}" == 1 ]] && components+=(fast-fault-detection)
   local inputs=("$BASE/airflow/airflow.cfg" "$BASE/airflow/pod_template.yaml" "$BASE"/airflow/*.env) c
   for c in "${components[@]}"; do inputs+=("$REPO_ROOT/k8s/components/$c/kustomization.yaml"); done
-  checksum="$(cat "${inputs[@]}" | sha256sum | cut -c1-16)"
+  checksum="$(checksum "${inputs[@]}")"
   {
     printf 'namespace: %s\nresources:\n' "$NAMESPACE"
     if [[ "$mode" == upstream ]]; then printf '  - ../base\n'; else printf '  - ../overlays/local\n'; fi
@@ -155,6 +162,19 @@ patches:
         path: /spec/template/metadata/annotations
         value: {polyetl.io/config-checksum: "$checksum"}
 YAML
+    local service secret
+    for service in postgres:airflow/postgres.env s3:s3/secret.env \
+      clickhouse-source:clickhouse-source/secret.env \
+      clickhouse-destination:clickhouse-destination/secret.env; do
+      secret="$BASE/${service#*:}"
+      cat <<YAML
+  - target: {kind: Deployment, name: ${service%%:*}}
+    patch: |-
+      - op: add
+        path: /spec/template/metadata/annotations
+        value: {polyetl.io/secret-checksum: "$(checksum "$secret")"}
+YAML
+    done
   } >"$dir/kustomization.yaml"
 }
 

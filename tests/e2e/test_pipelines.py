@@ -23,6 +23,7 @@ Tests run in file order and build on each other's state (one platform per sessio
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -48,7 +49,7 @@ from polyetl.state import (
     staging_left,
     sync_state,
 )
-from tests.e2e.conftest import DEPLOY_ENV, Cluster
+from tests.e2e.conftest import DEPLOY_ENV, REPO_ROOT, Cluster
 
 pytestmark = pytest.mark.kind
 
@@ -371,6 +372,38 @@ def restricted_violations(pod: dict[str, Any]) -> list[str]:
         if any(p.get("hostPort") for p in c.get("ports", [])):
             found.append(f"{where}: hostPort")
     return found
+
+
+# Each service's Deployment and the env file its Secret is generated from.
+SERVICE_SECRETS = {
+    "postgres": "airflow/postgres.env",
+    "s3": "s3/secret.env",
+    "clickhouse-source": "clickhouse-source/secret.env",
+    "clickhouse-destination": "clickhouse-destination/secret.env",
+}
+
+
+def test_every_service_pod_started_under_the_secret_deployed_now(world: World) -> None:
+    """A service reads its Secret through env vars, i.e. only when its pod starts: a cluster
+    deployed from another checkout (other random passwords) must have its services restarted,
+    or PostgreSQL refuses Airflow's migration forever. The deploy stamps each pod template
+    with its Secret's checksum; the running pods must carry the current one."""
+    base = REPO_ROOT / "k8s" / "base"
+    for deployment, env_file in SERVICE_SECRETS.items():
+        expected = hashlib.sha256((base / env_file).read_bytes()).hexdigest()[:16]
+        ns = world.platform.namespace
+        spec = json.loads(
+            world.platform.kubectl("-n", ns, "get", f"deployment/{deployment}", "-o", "json").stdout
+        )["spec"]
+        selector = ",".join(f"{k}={v}" for k, v in spec["selector"]["matchLabels"].items())
+        pods = json.loads(
+            world.platform.kubectl("-n", ns, "get", "pods", "-o", "json", "-l", selector).stdout
+        )["items"]
+        running = [p for p in pods if p["status"].get("phase") == "Running"]
+        assert running, f"no running pod of {deployment}"
+        for pod in running:
+            stamped = pod["metadata"].get("annotations", {}).get("polyetl.io/secret-checksum")
+            assert stamped == expected, (pod["metadata"]["name"], stamped, expected)
 
 
 def test_every_pod_satisfies_the_restricted_profile(world: World) -> None:
