@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from pytask import ENV_PREFIX
 from pytask.clickhouse.connection import Server
 from pytask.clickhouse.names import identifier
-from pytask.config import flag_or_env, required_setting, source_of
+from pytask.config import choice_setting, flag_or_env, required_setting, source_of
 from pytask.errors import UsageError
 
 if TYPE_CHECKING:
@@ -127,20 +127,31 @@ def add_sync_arguments(parser: argparse.ArgumentParser, *roles: str, with_tables
 
 @dataclass(frozen=True)
 class SyncStep:
-    """The validated inputs of one sync step."""
+    """The validated inputs of one sync step: every flag and env value it reads, the servers'
+    included, checked before the first connection."""
 
-    args: argparse.Namespace
-    ctx: Context
     database: str
     staging: str
     tables: list[str]
+    servers: dict[str, Server]
 
     @classmethod
-    def resolve(cls, args: argparse.Namespace, ctx: Context, *, with_tables: bool) -> SyncStep:
+    def resolve(
+        cls, args: argparse.Namespace, ctx: Context, roles: tuple[str, ...], *, with_tables: bool
+    ) -> SyncStep:
+        """Resolve the step declared by ``add_sync_arguments(parser, *roles, with_tables=…)``."""
         database, staging = databases(args, ctx)
         names = tables(args, ctx) if with_tables else []
-        return cls(args, ctx, database, staging, names)
+        return cls(database, staging, names, {role: server(args, ctx, role) for role in roles})
 
     def connect(self, role: str) -> Any:
-        """A client for the SOURCE or DEST server (flags over env)."""
-        return server(self.args, self.ctx, role).connect()
+        """A client for the SOURCE or DEST server."""
+        return self.servers[role].connect()
+
+
+def transfer_mode(args: argparse.Namespace, ctx: Context, env_var: str) -> TransferMode:
+    """``--mode`` (auto, server or client; default auto), falling back to ``env_var`` — the
+    name the DAG sets for this command (``PYTASK_COPY_MODE``, ``PYTASK_LOAD_MODE``)."""
+    return choice_setting(
+        args, "mode", "--mode", ctx.env, TransferMode, default=TransferMode.AUTO, env_var=env_var
+    )

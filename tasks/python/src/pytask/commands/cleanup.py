@@ -19,14 +19,17 @@ if TYPE_CHECKING:
     from pytask.commands import Context
 
 
+ROLES = ("DEST",)  # the servers this step talks to
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare cleanup's flags."""
-    add_sync_arguments(parser, "DEST", with_tables=False)
+    add_sync_arguments(parser, *ROLES, with_tables=False)
 
 
 def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     """Drop the staging database if it exists."""
-    step = SyncStep.resolve(args, ctx, with_tables=False)
+    step = SyncStep.resolve(args, ctx, ROLES, with_tables=False)
     database, staging = step.database, step.staging
     dest = step.connect("DEST")
     if sync.database_engine(dest, staging) is None:

@@ -24,6 +24,7 @@ from pytask.clickhouse.args import (
     add_database_arguments,
     add_server_arguments,
     databases,
+    transfer_mode,
 )
 from pytask.clickhouse.args import server as args_server
 from pytask.clickhouse.connection import Server
@@ -93,16 +94,7 @@ class CopySettings:
             database=database,
             staging=staging,
             table=identifier(raw, source_of(args, "table", "--table")),
-            # --mode falls back to PYTASK_COPY_MODE, the name the DAG sets.
-            mode=choice_setting(
-                args,
-                "mode",
-                "--mode",
-                ctx.env,
-                TransferMode,
-                default=TransferMode.AUTO,
-                env_var=f"{ENV_PREFIX}COPY_MODE",
-            ),
+            mode=transfer_mode(args, ctx, f"{ENV_PREFIX}COPY_MODE"),
             execute_on=choice_setting(
                 args,
                 "execute_on",

@@ -22,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from pytask import ENV_PREFIX
 from pytask.clickhouse import events
-from pytask.clickhouse.args import TransferMode, add_server_arguments
+from pytask.clickhouse.args import TransferMode, add_server_arguments, transfer_mode
 from pytask.clickhouse.args import server as args_server
+from pytask.clickhouse.connection import Server
 from pytask.clickhouse.names import identifier, qualified
 from pytask.clickhouse.sync import classify as classify_clickhouse
 from pytask.clickhouse.sync import literal
-from pytask.config import choice_setting, required_setting, source_of
+from pytask.config import required_setting, source_of
 from pytask.errors import PermanentError, TransientError, UsageError
 from pytask.result import TaskResult
 from pytask.s3 import S3Settings
@@ -150,36 +151,47 @@ class Loader:
         return body
 
 
+@dataclass(frozen=True)
+class LoadSettings:
+    """Everything load needs, from its flags and env, validated before any connection."""
+
+    manifest: str
+    bucket: str
+    database: str
+    table: str
+    mode: TransferMode
+    s3: S3Settings
+    dest: Server
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, ctx: Context) -> LoadSettings:
+        def name(dest: str, flag: str) -> str:
+            raw = required_setting(args, dest, flag, ctx.env, to="be set")
+            return identifier(raw, source_of(args, dest, flag))
+
+        return cls(
+            manifest=required_setting(args, "manifest", "--manifest", ctx.env, to="be set"),
+            bucket=required_setting(args, "bucket", "--bucket", ctx.env, to="be set"),
+            database=name("database", "--database"),
+            table=name("table", "--table"),
+            mode=transfer_mode(args, ctx, f"{ENV_PREFIX}LOAD_MODE"),
+            s3=S3Settings.from_env(ctx.env),
+            dest=args_server(args, ctx, "DEST"),
+        )
+
+
 def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     """Load every staged object of the manifest."""
-    manifest_key = required_setting(args, "manifest", "--manifest", ctx.env, to="be set")
-    bucket = required_setting(args, "bucket", "--bucket", ctx.env, to="be set")
-    db_source = source_of(args, "database", "--database")
-    database = identifier(
-        required_setting(args, "database", "--database", ctx.env, to="be set"), db_source
-    )
-    table = identifier(
-        required_setting(args, "table", "--table", ctx.env, to="be set"),
-        source_of(args, "table", "--table"),
-    )
-    mode = choice_setting(
-        args,
-        "mode",
-        "--mode",
-        ctx.env,
-        TransferMode,
-        default=TransferMode.AUTO,
-        env_var=f"{ENV_PREFIX}LOAD_MODE",
-    )
-    s3_settings = S3Settings.from_env(ctx.env)
-    s3 = s3_settings.client()
-    objects = _manifest(s3, bucket, manifest_key)
+    settings = LoadSettings.from_args(args, ctx)
+    database, table, mode = settings.database, settings.table, settings.mode
+    s3 = settings.s3.client()
+    objects = _manifest(s3, settings.bucket, settings.manifest)
 
-    dest = args_server(args, ctx, "DEST").connect()
+    dest = settings.dest.connect()
     target = qualified(database, table)
     dest.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
     dest.command(events.create_table_sql(target))
-    loader = Loader(ctx, dest, s3_settings, s3, bucket, target)
+    loader = Loader(ctx, dest, settings.s3, s3, settings.bucket, target)
     if mode is TransferMode.AUTO and objects:
         readable = loader.server_can_read(events.staged_key(objects[0]["key"]))
         mode = TransferMode.SERVER if readable else TransferMode.CLIENT
@@ -191,5 +203,5 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     return TaskResult(
         command="load",
         counts={"objects": len(objects), "rows": rows_total, "replaced": replaced},
-        outputs={"table": f"{database}.{table}", "mode": mode.value, "manifest": manifest_key},
+        outputs={"table": f"{database}.{table}", "mode": mode.value, "manifest": settings.manifest},
     )

@@ -22,14 +22,17 @@ if TYPE_CHECKING:
     from pytask.commands import Context
 
 
+ROLES = ("SOURCE", "DEST")  # the servers this step talks to
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare prepare's flags."""
-    add_sync_arguments(parser, "SOURCE", "DEST", with_tables=True)
+    add_sync_arguments(parser, *ROLES, with_tables=True)
 
 
 def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     """Create (or align) the staging tables."""
-    step = SyncStep.resolve(args, ctx, with_tables=True)
+    step = SyncStep.resolve(args, ctx, ROLES, with_tables=True)
     database, staging, names = step.database, step.staging, step.tables
     source = step.connect("SOURCE")
     dest = step.connect("DEST")

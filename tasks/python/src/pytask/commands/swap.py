@@ -22,14 +22,17 @@ if TYPE_CHECKING:
     from pytask.commands import Context
 
 
+ROLES = ("DEST",)  # the servers this step talks to
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare swap's flags."""
-    add_sync_arguments(parser, "DEST", with_tables=True)
+    add_sync_arguments(parser, *ROLES, with_tables=True)
 
 
 def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     """Swap every verified table into the live database."""
-    step = SyncStep.resolve(args, ctx, with_tables=True)
+    step = SyncStep.resolve(args, ctx, ROLES, with_tables=True)
     database, staging, names = step.database, step.staging, step.tables
     dest = step.connect("DEST")
     sync.ensure_atomic_database(dest, database, "destination")
