@@ -3,15 +3,20 @@
 //! * [`mapping`]: one TOML file per provider (`mappings/<provider>.toml`, embedded in the
 //!   binary, overridable by a directory) declaring the format and how each source field
 //!   becomes an event column;
-//! * [`values`]: the typed conversions a mapping can ask for (timestamps with time zones,
-//!   fractional odds, scores);
+//! * [`values`]: the typed conversions a mapping can ask for: `time` (timestamps with time
+//!   zones) and `odds` (fractional odds, scores);
 //! * [`csv`]: a strict, line-based CSV splitter; [`lines`]: bounded line reading with gzip
-//!   detection; [`record`]: one row through a bound mapping → an event or a rejection;
-//! * [`output`]: the Parquet events writer and the quarantine writer;
+//!   detection; `json` (private): the serde projection of an NDJSON line onto the fields a
+//!   mapping reads; [`record`]: one row through a bound mapping → an event or a rejection;
+//! * [`dedup`]: duplicate event ids within an object, in bounded memory; its `late`
+//!   submodule: the late-duplicate pass over the files of an object that spilled;
+//! * [`output`]: `columns` (the events column by column, as Arrow wants them), `parquet`
+//!   (the Parquet events writer) and `quarantine` (the quarantine writer);
 //! * [`object`]: one whole raw object, streamed, into a staged file and a quarantine file.
 
 pub mod csv;
 pub mod dedup;
+mod json;
 pub mod lines;
 pub mod mapping;
 pub mod object;

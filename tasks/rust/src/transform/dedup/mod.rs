@@ -13,13 +13,18 @@
 //!   always a candidate; false positives cost disk only). After the stream, each partition
 //!   is read back in row order through a fresh set (a partition too big for the budget is
 //!   split again by further hash bits), and the rows it finds again are marked in a
-//!   disk-backed bitmap of row indices. [`Resolved`] then lets the caller filter the
-//!   tentative rows and quarantine the late duplicates in line order, with their raw lines.
+//!   disk-backed bitmap of row indices. [`Resolved`] then lets the late-duplicate pass
+//!   (submodule `late`) filter the tentative rows out of the staged file and quarantine the
+//!   late duplicates in line order, with their raw lines.
 //!
 //! Memory: the set (its table, 17 bytes per slot, power-of-two slots, counting the old
 //! table while it grows) plus, once spilled, the Bloom filter stay within the budget; the
 //! resolution reuses the budget after both are dropped; partition writers take
 //! `FANOUT × 64 KiB` more.
+
+mod late;
+
+pub(crate) use late::drop_late_duplicates;
 
 use std::collections::HashSet;
 use std::fs::File;
