@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run one level of tests, or all of them in order. Every level runs for real: the contract
-# suite needs the images (`make images`), integration needs the S3 server, which this script
-# starts for the run and stops afterwards.
+# suite needs the images (`make images`); python (tasks/python's commands) and integration
+# talk to the S3 server and a ClickHouse endpoint, which their fixtures start and stop
+# (tests/support); for integration this script starts the S3 server for the run instead.
 #
 #   test.sh python|rust|elixir|contract|dags|integration|e2e|all
 set -o errexit -o nounset -o pipefail
@@ -18,7 +19,9 @@ rust_tests() {
 }
 
 elixir_tests() {
+  # extask, then its S3 client library (tasks/elixir/s3_client, a Mix project of its own).
   (cd "$REPO_ROOT/tasks/elixir" && run mix test)
+  (cd "$REPO_ROOT/tasks/elixir/s3_client" && run mix test)
 }
 
 contract_tests() {

@@ -16,8 +16,8 @@ from pytask.cli import run
 
 from polyetl.containers import docker_run
 from tests.contract.harness import image_refs
-from tests.integration.conftest import S3Settings
 from tests.support.chdb_http import ChdbEndpoint
+from tests.support.s3 import S3Settings
 
 pytestmark = [pytest.mark.docker, pytest.mark.s3, pytest.mark.clickhouse]
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-# No boto3 stubs in the dev group (see conftest.py): the boto3 layer is typed Any.
+# No boto3 stubs in the dev group (see tests/support/s3.py): the boto3 layer is typed Any.
 import boto3  # type: ignore[import-untyped]
 import pytest
 from boto3.s3.transfer import TransferConfig  # type: ignore[import-untyped]

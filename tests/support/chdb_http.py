@@ -3,12 +3,16 @@
 The endpoint itself is images/chdb-http/chdb_http.py (also the `polyetl/chdb-http` image the
 local kind overlay runs); what it implements of ClickHouse's HTTP interface, and what not, is
 in its docstring. Tests use a real server whenever one is reachable; this is the fallback.
+
+It runs with this interpreter (``sys.executable``), so the environment needs ``chdb``: the
+root's dev group and tasks/python's both pin it. The root tests import this module as
+``tests.support.chdb_http``, tasks/python's as ``support.chdb_http``.
 """
 
 from __future__ import annotations
 
 import os
-import socket
+import re
 import subprocess
 import sys
 import time
@@ -21,6 +25,8 @@ from typing import Any
 import clickhouse_connect
 
 SERVER = Path(__file__).resolve().parents[2] / "images" / "chdb-http" / "chdb_http.py"
+# What the endpoint prints once it listens: with `--port 0` the port the OS gave it.
+LISTENING = re.compile(rb"listening on http://[^\s:]+:(\d+)")
 
 
 @dataclass(frozen=True)
@@ -44,10 +50,8 @@ class ChdbEndpoint:
 
 
 def start_chdb_endpoint(data_dir: Path) -> tuple[ChdbEndpoint, subprocess.Popen[bytes]]:
-    """Start an endpoint on a free loopback port with a fresh password; wait until it answers."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    """Start an endpoint on a loopback port the OS picks (the endpoint reports it) with a fresh
+    password; wait until it answers."""
     password = uuid.uuid4().hex
     log_path = data_dir.parent / f"{data_dir.name}.log"
     with log_path.open("wb") as log:  # the child keeps its own descriptor
@@ -56,7 +60,7 @@ def start_chdb_endpoint(data_dir: Path) -> tuple[ChdbEndpoint, subprocess.Popen[
                 sys.executable,
                 str(SERVER),
                 "--port",
-                str(port),
+                "0",
                 "--data-dir",
                 str(data_dir),
             ],
@@ -70,6 +74,11 @@ def start_chdb_endpoint(data_dir: Path) -> tuple[ChdbEndpoint, subprocess.Popen[
             raise RuntimeError(
                 f"chdb_http exited {proc.returncode}: {log_path.read_text()[-2000:]}"
             )
+        listening = LISTENING.search(log_path.read_bytes())
+        if listening is None:
+            time.sleep(0.1)
+            continue
+        port = int(listening.group(1))
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1) as response:
                 if response.read() == b"Ok.\n":
@@ -77,7 +86,7 @@ def start_chdb_endpoint(data_dir: Path) -> tuple[ChdbEndpoint, subprocess.Popen[
         except OSError:
             time.sleep(0.1)
     proc.kill()
-    raise RuntimeError(f"chdb_http did not answer on port {port} within 60 s")
+    raise RuntimeError(f"chdb_http did not answer within 60 s: {log_path.read_text()[-2000:]}")
 
 
 def stop_chdb_endpoint(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:

@@ -1,4 +1,5 @@
-"""Common settings: flags over env, validated into typed values."""
+"""Settings: flags over env, validated into typed values; a bad value names the flag or the env
+variable it came from."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from pytask.config import LogLevel, env_name, resolve_common
 from pytask.errors import UsageError
+from tests.inprocess import pytask_lines
 
 
 def ns(**values: str) -> argparse.Namespace:
@@ -48,3 +50,17 @@ def test_empty_path_is_refused_naming_its_source() -> None:
 
 def test_env_name() -> None:
     assert env_name("--scratch-dir") == "PYTASK_SCRATCH_DIR"
+
+
+def test_bad_choices_name_the_flag_or_the_env_variable_they_came_from() -> None:
+    env = {"PYTASK_SOURCE_HOST": "127.0.0.1", "PYTASK_SOURCE_PORT": "9", "PYTASK_DEST_HOST": "x"}
+    code, _, lines = pytask_lines(["plan", "--database", "shop", "--pattern-syntax", "fuzzy"], env)
+    assert code == 64
+    assert lines[-1]["error"] == 'expected --pattern-syntax to be one of glob, regex, got: "fuzzy"'
+    code, _, lines = pytask_lines(
+        ["copy", "--database", "shop", "--table", "t"], {**env, "PYTASK_COPY_MODE": "teleport"}
+    )
+    assert code == 64
+    assert lines[-1]["error"].startswith(
+        "expected PYTASK_COPY_MODE to be one of auto, server, client"
+    )

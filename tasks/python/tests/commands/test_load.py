@@ -4,17 +4,16 @@ object twice never duplicates rows."""
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 import pytest
-from pytask.cli import run
-from pytask.clickhouse.events import EVENT_COLUMNS, staged_key
 
-from tests.integration.conftest import S3Settings
-from tests.support.chdb_http import ChdbEndpoint
-from tests.support.events import staged_events_sql
+from pytask.clickhouse.events import EVENT_COLUMNS, staged_key
+from support.chdb_http import ChdbEndpoint
+from support.events import staged_events_sql
+from support.s3 import S3Settings
+from tests.inprocess import pytask, server_env
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.s3]
 
@@ -42,10 +41,7 @@ def staged(chdb_endpoint: ChdbEndpoint, s3_client: Any, bucket: str) -> str:
 
 def load_env(ep: ChdbEndpoint, s3: S3Settings, bucket: str, table: str) -> dict[str, str]:
     return {
-        "PYTASK_DEST_HOST": ep.host,
-        "PYTASK_DEST_PORT": str(ep.port),
-        "PYTASK_DEST_USER": ep.user,
-        "PYTASK_DEST_PASSWORD": ep.password,
+        **server_env("DEST", ep),
         "PYTASK_S3_ENDPOINT_URL": s3.endpoint_url,
         "PYTASK_S3_REGION": s3.region,
         "PYTASK_S3_ACCESS_KEY_ID": s3.access_key_id,
@@ -54,12 +50,6 @@ def load_env(ep: ChdbEndpoint, s3: S3Settings, bucket: str, table: str) -> dict[
         "PYTASK_DATABASE": "ingest",
         "PYTASK_TABLE": table,
     }
-
-
-def pytask(argv: list[str], env: dict[str, str]) -> tuple[int, dict[str, Any] | None, str]:
-    out, err = io.StringIO(), io.StringIO()
-    code = run(argv, env, out, err)
-    return code, (json.loads(out.getvalue()) if out.getvalue().strip() else None), err.getvalue()
 
 
 @pytest.mark.parametrize("mode", ["server", "client", "auto"])

@@ -1,0 +1,169 @@
+"""The task pod (taskpods.pod): image resolution and the allowlist at run time, the pod's
+defaults and command line, and how a finished task's exit code is raised to Airflow."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from airflow.sdk import DAG
+from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
+from kubernetes.client import models as k8s
+
+from taskpods import ElixirTask, PythonJob, RustTask, SecretEnv, Size
+from taskpods.pod import raise_by_contract
+from tests.taskpods.conftest import TAG, render, settings
+
+
+def test_resolution_order_params_then_variable_then_setting() -> None:
+    with DAG("resolve"):
+        task = RustTask(task_id="t", command=["selfcheck"], settings=settings())
+    assert str(task.resolve_image({}, None)) == f"docker.io/polyetl/rstask:{TAG}"
+    assert task.resolve_image({}, "fromvariable").version == "fromvariable"
+    assert task.resolve_image({"image_tag": "fromparam"}, "fromvariable").version == "fromparam"
+    full = task.resolve_image({"images": {"rust": "docker.io/team/rstask:v2"}}, "x")
+    assert str(full) == "docker.io/team/rstask:v2"
+
+
+def test_override_outside_the_allowlist_fails_before_any_pod() -> None:
+    with DAG("allowlist"):
+        task = RustTask(task_id="t", command=["selfcheck"], settings=settings())
+    context: Any = {"params": {"images": {"rust": "evil.example.com/rstask:1"}}}
+    # No Kubernetes config exists in this test: had the operator tried to create a pod, the
+    # error would be a kubernetes ConfigException, not this.
+    with pytest.raises(
+        AirflowFailException, match=r"allowed registry \(docker.io\).*evil.example.com"
+    ):
+        task.prepare_run(context, None)
+    with pytest.raises(AirflowFailException, match='got: "latest"'):
+        task.prepare_run({"params": {"image_tag": "latest"}}, None)
+
+
+def test_no_version_anywhere_is_a_clear_failure() -> None:
+    with DAG("noversion"):
+        task = ElixirTask(task_id="t", command=["selfcheck"], settings=settings(image_version=None))
+    with pytest.raises(
+        AirflowFailException, match="POLYETL_IMAGE_TAG, the Variable polyetl_image_tag"
+    ):
+        task.prepare_run({"params": {}}, None)
+
+
+def test_prepare_run_renders_secret_names_and_task_args_override() -> None:
+    with DAG("render", params={"source": "ch-a"}):
+        task = RustTask(
+            task_id="t",
+            command=["selfcheck"],
+            secrets=[SecretEnv("RSTASK_DB_PASSWORD", "{{ params.source }}", "password")],
+            settings=settings(),
+        )
+    task.prepare_run(
+        {
+            "params": {
+                "source": "ch-a",
+                "task_args": {"t": ["selfcheck", "--fail-with", "transient"]},
+            }
+        },
+        None,
+    )
+    pod = render(task)
+    env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+    assert env["RSTASK_DB_PASSWORD"]["valueFrom"]["secretKeyRef"] == {
+        "name": "ch-a",
+        "key": "password",
+    }
+    assert pod["spec"]["containers"][0]["args"] == [
+        "selfcheck",
+        "--fail-with",
+        "transient",
+        "--result-file",
+        "/airflow/xcom/return.json",
+    ]
+
+
+def test_node_pool_sets_affinity_and_toleration() -> None:
+    with DAG("pool"):
+        task = PythonJob(
+            task_id="t", command=["plan"], size="large", settings=settings(node_pool="etl")
+        )
+    spec = render(task)["spec"]
+    term = spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert term["nodeSelectorTerms"][0]["matchExpressions"] == [
+        {"key": "polyetl.io/node-pool", "operator": "In", "values": ["etl"]}
+    ]
+    assert spec["tolerations"] == [
+        {"key": "polyetl.io/node-pool", "operator": "Equal", "value": "etl", "effect": "NoSchedule"}
+    ]
+    assert spec["containers"][0]["resources"]["limits"]["memory"] == "4Gi"
+    assert task.backoff_limit == 0  # retries stay Airflow's, so exit codes keep their meaning
+
+
+def test_bad_size_is_refused() -> None:
+    with (
+        pytest.raises(
+            ValueError, match="expected size to be one of small, medium, large, got: 'huge'"
+        ),
+        DAG("s"),
+    ):
+        RustTask(task_id="t", command=["x"], size="huge", settings=settings())
+
+
+def test_the_command_line_is_given_one_way() -> None:
+    with DAG("command"):
+        task = RustTask(task_id="t", command=["selfcheck"], size=Size.LARGE, settings=settings())
+        with pytest.raises(TypeError, match=r"expected the command line as command=\[...\]"):
+            RustTask(task_id="u", arguments=["selfcheck"], settings=settings())
+    assert task.arguments == ["selfcheck", "--result-file", "/airflow/xcom/return.json"]
+    assert task.size is Size.LARGE
+
+
+def pod_exited(code: int) -> k8s.V1Pod:
+    terminated = k8s.V1ContainerStateTerminated(exit_code=code)
+    status = k8s.V1ContainerStatus(
+        name="base",
+        image="i",
+        image_id="",
+        ready=False,
+        restart_count=0,
+        state=k8s.V1ContainerState(terminated=terminated),
+    )
+    return k8s.V1Pod(status=k8s.V1PodStatus(phase="Failed", container_statuses=[status]))
+
+
+@pytest.mark.parametrize(
+    ("code", "raised"),
+    [
+        (65, AirflowFailException),
+        (64, AirflowFailException),
+        (75, AirflowException),
+        (137, AirflowException),
+        (99, AirflowSkipException),
+    ],
+)
+def test_operator_reraises_pod_failures_by_the_contract(code: int, raised: type[Exception]) -> None:
+    with DAG("classify"):
+        task = RustTask(task_id="t", command=["x"], settings=settings())
+    with pytest.raises(raised) as info:
+        task.classify_failure(AirflowException("Pod t returned a failure."), pod_exited(code))
+    assert type(info.value) is raised
+
+
+@pytest.mark.parametrize(
+    ("code", "raised", "message"),
+    [
+        (0, None, ""),
+        (99, AirflowSkipException, "rstask in Job j exited 99 (nothing to do)"),
+        (65, AirflowFailException, "exited 65 (permanent): retrying cannot help; not retried"),
+        (75, AirflowException, "rstask in Job j exited 75 (transient)"),
+        (None, AirflowException, "rstask in Job j exited unknown"),
+    ],
+)
+def test_a_jobs_exit_code_is_raised_by_the_contract(
+    code: int | None, raised: type[Exception] | None, message: str
+) -> None:
+    if raised is None:
+        raise_by_contract(code, "rstask in Job j")  # success: nothing raised
+        return
+    with pytest.raises(raised, match=re.escape(message)) as info:
+        raise_by_contract(code, "rstask in Job j")
+    assert type(info.value) is raised
