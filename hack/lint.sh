@@ -21,10 +21,12 @@ rust_lint() {
 elixir_lint() {
   cd "$REPO_ROOT/tasks/elixir"
   export MIX_ENV=test
+  # Formats extask and its S3 client library (s3_client/: .formatter.exs subdirectories).
   run mix format --check-formatted
   run mix compile --warnings-as-errors --force
-  # OTP's dialyzer through the project's own mix task (no dialyxir: Hex is unreachable);
-  # its PLT is cached in $POLYETL_CACHE/elixir-plt.
+  (cd s3_client && run mix compile --warnings-as-errors --force)
+  # OTP's dialyzer through the project's own mix task (no dialyxir: Hex is unreachable),
+  # on both projects' modules; its PLT is cached in $POLYETL_CACHE/elixir-plt.
   run mix dialyzer
 }
 

@@ -1,3 +1,5 @@
 [
-  inputs: ["{mix,.formatter}.exs", "{config,lib,test}/**/*.{ex,exs}"]
+  inputs: ["{mix,.formatter}.exs", "{config,lib,test}/**/*.{ex,exs}"],
+  # The S3 client library formats with its own .formatter.exs.
+  subdirectories: ["s3_client"]
 ]

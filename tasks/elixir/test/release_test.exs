@@ -153,7 +153,7 @@ defmodule Extask.ReleaseTest do
 
   @tag :s3
   test "discover then archive against the real S3 server, S3 settings from env", %{bin: bin} do
-    %{settings: settings, config: config} = ExtaskTest.S3Server.start_for_tests!()
+    %{settings: settings, config: config} = S3ClientTest.S3Server.start_for_tests!()
     bucket = ExtaskTest.Ingest.bucket!(config, "release")
     raw = for i <- 1..5, do: {"raw/acme/2026/e-#{i}.ndjson", ~s({"event":#{i}}\n)}
     _ = ExtaskTest.Ingest.put_all!(config, bucket, raw)

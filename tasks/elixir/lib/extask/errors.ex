@@ -36,8 +36,9 @@ defmodule Extask.Errors do
       Extask.PermanentError  bad input, refused operation       -> 65, no retries
       Extask.TransientError  network, busy server, timeout      -> 75, retried
       Extask.JSONError       malformed JSON or a term JSON cannot hold (a bug or bad data)
-      Extask.S3.Error        a failed S3 request: transient (5xx, throttling, network) -> 75,
-                             permanent (other 4xx, TLS, local file) -> 65
+      S3Client.Error         a failed S3 request (the S3 client's error): transient (5xx,
+                             throttling, network) -> 75, permanent (other 4xx, TLS, local
+                             file) -> 65
 
   Any other exception is a bug: `internal`, exit 70, retried like a transient failure.
   "Nothing to do" is not an error: a command returns a result with status `:nothing_to_do`.
@@ -51,7 +52,7 @@ defmodule Extask.Errors do
           Extask.UsageError.t()
           | Extask.PermanentError.t()
           | Extask.TransientError.t()
-          | Extask.S3.Error.t()
+          | S3Client.Error.t()
 
   @doc """
   The `error_kind` of an exception; anything not foreseen is `:internal`.
@@ -60,9 +61,9 @@ defmodule Extask.Errors do
       :transient
       iex> Extask.Errors.kind(%RuntimeError{message: "boom"})
       :internal
-      iex> Extask.Errors.kind(%Extask.S3.Error{operation: "GetObject", status: 503, code: "SlowDown"})
+      iex> Extask.Errors.kind(%S3Client.Error{operation: "GetObject", status: 503, code: "SlowDown"})
       :transient
-      iex> Extask.Errors.kind(%Extask.S3.Error{operation: "GetObject", status: 404, code: "NoSuchKey"})
+      iex> Extask.Errors.kind(%S3Client.Error{operation: "GetObject", status: 404, code: "NoSuchKey"})
       :permanent
   """
   @spec kind(Exception.t()) :: kind()
@@ -70,8 +71,8 @@ defmodule Extask.Errors do
   def kind(%Extask.PermanentError{}), do: :permanent
   def kind(%Extask.TransientError{}), do: :transient
 
-  def kind(%Extask.S3.Error{} = error),
-    do: if(Extask.S3.Error.transient?(error), do: :transient, else: :permanent)
+  def kind(%S3Client.Error{} = error),
+    do: if(S3Client.Error.transient?(error), do: :transient, else: :permanent)
 
   def kind(_other), do: :internal
 

@@ -1,25 +1,26 @@
 defmodule ExtaskTest.Ingest do
   @moduledoc """
-  Helpers for the discover/archive tests against the real S3 server: buckets, objects
-  put concurrently, the CLI run with the S3 settings as `EXTASK_*` env, and the invariant
-  the archive must keep — every object exists as its original or as a verified copy.
+  Helpers for the discover/archive tests (commands, archiver, ledger) against the real S3
+  server: buckets, objects put concurrently, the CLI run with the S3 settings as `EXTASK_*`
+  env, the crash fixture, and the invariant the archive must keep — every object exists as
+  its original or as a verified copy.
   """
 
   import ExUnit.Assertions
 
-  alias Extask.{Ingest, JSON, S3}
+  alias Extask.{Ingest, JSON}
   alias Extask.Ingest.{Ledger, Manifest}
 
   @doc "A fresh bucket, emptied and deleted when the test ends."
-  @spec bucket!(S3.Config.t(), String.t()) :: String.t()
+  @spec bucket!(S3Client.Config.t(), String.t()) :: String.t()
   def bucket!(config, label \\ "ingest") do
     bucket = "extask-#{label}-#{System.unique_integer([:positive])}-#{:rand.uniform(1_000_000)}"
-    :ok = S3.create_bucket(config, bucket)
+    :ok = S3Client.create_bucket(config, bucket)
 
     ExUnit.Callbacks.on_exit(fn ->
-      {:ok, objects} = S3.list_all_objects(config, bucket)
-      {:ok, %{errors: []}} = S3.delete_objects(config, bucket, Enum.map(objects, & &1.key))
-      :ok = S3.delete_bucket(config, bucket)
+      {:ok, objects} = S3Client.list_all_objects(config, bucket)
+      {:ok, %{errors: []}} = S3Client.delete_objects(config, bucket, Enum.map(objects, & &1.key))
+      :ok = S3Client.delete_bucket(config, bucket)
     end)
 
     bucket
@@ -41,12 +42,13 @@ defmodule ExtaskTest.Ingest do
   end
 
   @doc "Puts `{key, body}` pairs, `concurrency` at a time; returns key => {size, md5 etag}."
-  @spec put_all!(S3.Config.t(), String.t(), [{String.t(), binary()}], pos_integer()) :: map()
+  @spec put_all!(S3Client.Config.t(), String.t(), [{String.t(), binary()}], pos_integer()) ::
+          map()
   def put_all!(config, bucket, objects, concurrency \\ 16) do
     objects
     |> Task.async_stream(
       fn {key, body} ->
-        {:ok, %{etag: etag}} = S3.put_object(config, bucket, key, body)
+        {:ok, %{etag: etag}} = S3Client.put_object(config, bucket, key, body)
         {key, {byte_size(body), etag}}
       end,
       max_concurrency: concurrency,
@@ -71,24 +73,24 @@ defmodule ExtaskTest.Ingest do
   end
 
   @doc "Every object of a bucket: key => %{size, etag}."
-  @spec snapshot(S3.Config.t(), String.t()) :: %{String.t() => map()}
+  @spec snapshot(S3Client.Config.t(), String.t()) :: %{String.t() => map()}
   def snapshot(config, bucket) do
-    {:ok, objects} = S3.list_all_objects(config, bucket)
+    {:ok, objects} = S3Client.list_all_objects(config, bucket)
     Map.new(objects, &{&1.key, %{size: &1.size, etag: &1.etag}})
   end
 
   @doc "A manifest read back from S3."
-  @spec manifest!(S3.Config.t(), String.t(), String.t()) :: Manifest.t()
+  @spec manifest!(S3Client.Config.t(), String.t(), String.t()) :: Manifest.t()
   def manifest!(config, bucket, key) do
     {:ok, manifest} = Manifest.decode(read!(config, bucket, key))
     manifest
   end
 
   @doc "An object's bytes."
-  @spec read!(S3.Config.t(), String.t(), String.t()) :: binary()
+  @spec read!(S3Client.Config.t(), String.t(), String.t()) :: binary()
   def read!(config, bucket, key) do
     sink = {:fun, [], fn chunk, acc -> [acc, chunk] end}
-    {:ok, %{acc: iodata}} = S3.get_object(config, bucket, key, sink)
+    {:ok, %{acc: iodata}} = S3Client.get_object(config, bucket, key, sink)
     IO.iodata_to_binary(iodata)
   end
 
@@ -96,7 +98,7 @@ defmodule ExtaskTest.Ingest do
   The archive's invariant: each object exists as its original (as in the manifest) or as
   an archive copy with the same size and ETag — never neither.
   """
-  @spec assert_no_loss(S3.Config.t(), String.t(), [Manifest.object()], String.t()) :: :ok
+  @spec assert_no_loss(S3Client.Config.t(), String.t(), [Manifest.object()], String.t()) :: :ok
   def assert_no_loss(config, bucket, objects, prefix \\ "archive/") do
     state = snapshot(config, bucket)
 
@@ -113,9 +115,9 @@ defmodule ExtaskTest.Ingest do
   end
 
   @doc "The ledger markers of a bucket, decoded: raw key => marker."
-  @spec ledger!(S3.Config.t(), String.t()) :: %{String.t() => Ledger.t()}
+  @spec ledger!(S3Client.Config.t(), String.t()) :: %{String.t() => Ledger.t()}
   def ledger!(config, bucket) do
-    {:ok, objects} = S3.list_all_objects(config, bucket, prefix: Ingest.ledger_prefix())
+    {:ok, objects} = S3Client.list_all_objects(config, bucket, prefix: Ingest.ledger_prefix())
 
     Map.new(objects, fn object ->
       {:ok, raw_key} = Ingest.raw_key(object.key)
@@ -129,5 +131,80 @@ defmodule ExtaskTest.Ingest do
   @spec keys_under(map(), String.t()) :: [String.t()]
   def keys_under(snapshot, prefix) do
     snapshot |> Map.keys() |> Enum.filter(&String.starts_with?(&1, prefix)) |> Enum.sort()
+  end
+
+  @doc """
+  `{key, body}` pairs of raw objects, `count` per provider: zero-padded names and a nested
+  path per provider, so key order is easy to predict.
+  """
+  @spec raw_objects([{String.t(), pos_integer()}]) :: [{String.t(), binary()}]
+  def raw_objects(providers_counts) do
+    for {provider, count} <- providers_counts, i <- 1..count do
+      key = "raw/#{provider}/2026/11/23/part-#{String.pad_leading("#{i}", 3, "0")}.ndjson"
+      {key, "#{provider} #{i} " <> String.duplicate("x", i)}
+    end
+  end
+
+  @doc """
+  The fixture of the crash tests (the archiver's and the archive command's): 12 raw
+  objects (acme 7, opta 5) in the test's bucket, discovered as run `crash` into one
+  manifest. For `setup`: adds `env`, `manifest`, `objects` (the manifest's) and `raw`.
+  """
+  @spec crash_fixture(map()) :: map()
+  def crash_fixture(%{config: config, bucket: bucket, settings: settings}) do
+    raw = raw_objects([{"acme", 7}, {"opta", 5}])
+    _ = put_all!(config, bucket, raw)
+    env = env(settings, bucket)
+    run = cli(~w(discover --run-id crash --batch-size 100), env)
+    assert run.code == 0, run.stderr
+    [manifest] = run.result["outputs"]["manifests"]
+
+    %{
+      env: env,
+      manifest: manifest,
+      objects: manifest!(config, bucket, manifest).objects,
+      raw: raw
+    }
+  end
+
+  @doc """
+  The end state of an interrupted-then-resumed archive (of `crash_fixture/1`) equals a
+  clean run's, in a fresh bucket with the same raw objects: no raw object left, the same
+  archive copies, one ledger marker per object with the same content (but the timestamp).
+  """
+  @spec assert_clean_final_state(map()) :: true
+  def assert_clean_final_state(ctx) do
+    %{config: config, bucket: bucket, settings: settings, raw: raw, objects: objects} = ctx
+    clean_bucket = bucket!(config, "clean")
+    _ = put_all!(config, clean_bucket, raw)
+    clean_env = env(settings, clean_bucket)
+    assert cli(~w(discover --run-id crash --batch-size 100), clean_env).code == 0
+
+    run = cli(["archive", "--manifest", Ingest.manifest_key("crash", 1)], clean_env)
+
+    assert run.code == 0
+
+    strip = fn state ->
+      Map.reject(state, fn {key, _} -> String.starts_with?(key, "manifests/") end)
+    end
+
+    resumed = snapshot(config, bucket)
+    clean = snapshot(config, clean_bucket)
+    assert keys_under(resumed, "raw/") == []
+    assert Map.keys(strip.(resumed)) |> Enum.sort() == Map.keys(strip.(clean)) |> Enum.sort()
+
+    for key <- keys_under(resumed, "archive/") do
+      assert resumed[key] == clean[key]
+    end
+
+    normalise = fn markers ->
+      Map.new(markers, fn {key, marker} ->
+        {key, %{marker | ingested_at: nil, archive_bucket: nil}}
+      end)
+    end
+
+    resumed_ledger = ledger!(config, bucket)
+    assert map_size(resumed_ledger) == length(objects)
+    assert normalise.(resumed_ledger) == normalise.(ledger!(config, clean_bucket))
   end
 end

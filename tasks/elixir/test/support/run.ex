@@ -29,10 +29,5 @@ defmodule ExtaskTest.Run do
 
   @doc "A fresh directory under the system temp dir, removed when the test ends."
   @spec tmp_dir!(String.t()) :: Path.t()
-  def tmp_dir!(label) do
-    dir = Path.join(System.tmp_dir!(), "extask-#{label}-#{System.unique_integer([:positive])}")
-    File.mkdir_p!(dir)
-    ExUnit.Callbacks.on_exit(fn -> File.rm_rf!(dir) end)
-    dir
-  end
+  def tmp_dir!(label), do: S3ClientTest.Tmp.tmp_dir!(label, "extask")
 end

@@ -27,10 +27,9 @@ defmodule Extask.Commands.Archive do
 
   @behaviour Extask.Command
 
-  alias Extask.{Errors, Flag, Ingest, Log, PermanentError, Result, S3Settings, TransientError}
+  alias Extask.{Errors, Flag, Ingest, Log, PermanentError, Result, S3Flags, TransientError}
   alias Extask.UsageError
   alias Extask.Ingest.{Archiver, Manifest}
-  alias Extask.S3
 
   @max_reported 20
 
@@ -83,15 +82,15 @@ defmodule Extask.Commands.Archive do
         default: 900,
         doc: "longest time for one object (copy included); default 900"
       }
-    ] ++ S3Settings.flags()
+    ] ++ S3Flags.flags()
   end
 
   @impl true
-  def notes, do: S3Settings.notes()
+  def notes, do: S3Flags.notes()
 
   @impl true
   def run(config, log) do
-    with {:ok, settings} <- S3Settings.from_config(config, log),
+    with {:ok, settings} <- S3Flags.from_config(config, log),
          {:ok, plan} <- plan(settings, config.opts),
          {:ok, manifest} <- read_manifest(settings, config.opts.manifest) do
       plan = %{plan | run_id: manifest.run_id}
@@ -99,7 +98,7 @@ defmodule Extask.Commands.Archive do
       Log.info(
         log,
         "archive started",
-        Map.merge(S3Settings.describe(settings), %{
+        Map.merge(S3Flags.describe(settings), %{
           manifest: config.opts.manifest,
           objects: length(manifest.objects),
           archive_bucket: plan.archive_bucket,
@@ -115,7 +114,7 @@ defmodule Extask.Commands.Archive do
     end
   end
 
-  defp plan(%S3Settings{s3: s3, bucket: bucket}, opts) do
+  defp plan(%S3Flags{s3: s3, bucket: bucket}, opts) do
     archive_bucket = blank_to_nil(opts.archive_bucket) || bucket
 
     with :ok <- check_bucket(archive_bucket),
@@ -145,10 +144,10 @@ defmodule Extask.Commands.Archive do
     end
   end
 
-  defp read_manifest(%S3Settings{s3: s3, bucket: bucket}, key) do
+  defp read_manifest(%S3Flags{s3: s3, bucket: bucket}, key) do
     sink = {:fun, [], fn chunk, acc -> [acc, chunk] end}
 
-    with {:ok, %{acc: iodata}} <- S3.get_object(s3, bucket, key, sink),
+    with {:ok, %{acc: iodata}} <- S3Client.get_object(s3, bucket, key, sink),
          {:ok, manifest} <- decode_manifest(IO.iodata_to_binary(iodata), bucket, key),
          :ok <- check_raw_keys(manifest, bucket, key) do
       {:ok, manifest}

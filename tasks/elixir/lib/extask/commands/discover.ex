@@ -28,10 +28,9 @@ defmodule Extask.Commands.Discover do
 
   @behaviour Extask.Command
 
-  alias Extask.{Flag, Ingest, Log, Result, S3Settings, UsageError}
+  alias Extask.{Flag, Ingest, Log, Result, S3Flags, UsageError}
   alias Extask.Ingest.{Ledger, Manifest}
-  alias Extask.S3
-  alias Extask.S3.Error
+  alias S3Client.Error
 
   @impl true
   def name, do: "discover"
@@ -69,22 +68,22 @@ defmodule Extask.Commands.Discover do
         default: 50,
         doc: "objects per batch manifest, 1 to 1000; default 50"
       }
-    ] ++ S3Settings.flags()
+    ] ++ S3Flags.flags()
   end
 
   @impl true
-  def notes, do: S3Settings.notes()
+  def notes, do: S3Flags.notes()
 
   @impl true
   def run(config, log) do
     opts = config.opts
 
     with :ok <- check_providers(opts.providers),
-         {:ok, settings} <- S3Settings.from_config(config, log) do
+         {:ok, settings} <- S3Flags.from_config(config, log) do
       Log.info(
         log,
         "discover started",
-        Map.merge(S3Settings.describe(settings), %{
+        Map.merge(S3Flags.describe(settings), %{
           run_id: opts.run_id,
           providers: opts.providers,
           limit: opts.limit,
@@ -97,7 +96,7 @@ defmodule Extask.Commands.Discover do
     end
   end
 
-  defp discover(%S3Settings{s3: s3, bucket: bucket}, opts, log) do
+  defp discover(%S3Flags{s3: s3, bucket: bucket}, opts, log) do
     with {:ok, ledger} <- Ledger.ingested_keys(s3, bucket, opts.providers),
          _ = Log.debug(log, "ledger listed", ingested: MapSet.size(ledger)),
          {:ok, found} <- find_new(s3, bucket, opts, ledger),
@@ -158,7 +157,7 @@ defmodule Extask.Commands.Discover do
     found =
       opts.providers
       |> Ingest.raw_prefixes()
-      |> Stream.flat_map(&S3.stream_objects(s3, bucket, prefix: &1))
+      |> Stream.flat_map(&S3Client.stream_objects(s3, bucket, prefix: &1))
       |> Enum.reduce_while(initial, fn object, acc ->
         acc = classify(s3, bucket, ledger, object, acc)
         # Halt as soon as the limit is reached (limit >= 1): no page beyond it is fetched.
@@ -237,7 +236,7 @@ defmodule Extask.Commands.Discover do
       key = Ingest.manifest_key(run_id, n)
       text = Manifest.encode(%Manifest{run_id: run_id, batch: n, objects: objects})
 
-      case S3.put_object(s3, bucket, key, text, content_type: "application/json") do
+      case S3Client.put_object(s3, bucket, key, text, content_type: "application/json") do
         {:ok, _} -> {:cont, {:ok, [key | keys]}}
         {:error, _} = error -> {:halt, error}
       end
@@ -251,7 +250,7 @@ defmodule Extask.Commands.Discover do
   # Batch manifests of an earlier attempt of this run that this attempt did not rewrite.
   defp remove_stale(s3, bucket, run_id, keys) do
     with {:ok, existing} <-
-           S3.list_all_objects(s3, bucket, prefix: Ingest.manifest_prefix(run_id)) do
+           S3Client.list_all_objects(s3, bucket, prefix: Ingest.manifest_prefix(run_id)) do
       stale =
         for object <- existing,
             Ingest.batch_manifest?(object.key),
@@ -263,7 +262,7 @@ defmodule Extask.Commands.Discover do
           {:ok, []}
 
         _ ->
-          case S3.delete_objects(s3, bucket, stale) do
+          case S3Client.delete_objects(s3, bucket, stale) do
             {:ok, %{errors: []}} ->
               {:ok, stale}
 

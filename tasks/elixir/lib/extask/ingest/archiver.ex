@@ -36,8 +36,7 @@ defmodule Extask.Ingest.Archiver do
 
   alias Extask.{Ingest, PermanentError}
   alias Extask.Ingest.{Ledger, Manifest}
-  alias Extask.S3
-  alias Extask.S3.Error
+  alias S3Client.Error
 
   @enforce_keys [:s3, :bucket, :archive_bucket, :archive_prefix]
   defstruct [
@@ -53,7 +52,7 @@ defmodule Extask.Ingest.Archiver do
   @max_copy_bytes 5 * 1024 * 1024 * 1024
 
   @type t :: %__MODULE__{
-          s3: S3.Config.t(),
+          s3: S3Client.Config.t(),
           bucket: String.t(),
           archive_bucket: String.t(),
           archive_prefix: String.t(),
@@ -215,7 +214,7 @@ defmodule Extask.Ingest.Archiver do
     dst = archive_key(plan, object.key)
 
     copied =
-      S3.copy_object(plan.s3, plan.bucket, object.key, plan.archive_bucket, dst,
+      S3Client.copy_object(plan.s3, plan.bucket, object.key, plan.archive_bucket, dst,
         storage_class: plan.storage_class,
         source_if_match: object.etag
       )
@@ -255,7 +254,7 @@ defmodule Extask.Ingest.Archiver do
   defp compare_content(plan, object, copy) do
     sink = {:fun, :crypto.hash_init(:md5), fn chunk, md5 -> :crypto.hash_update(md5, chunk) end}
 
-    case S3.get_object(plan.s3, plan.bucket, object.key, sink) do
+    case S3Client.get_object(plan.s3, plan.bucket, object.key, sink) do
       {:ok, %{etag: etag, acc: md5}} when etag == object.etag ->
         content_md5 = md5 |> :crypto.hash_final() |> Base.encode16(case: :lower)
 
@@ -291,7 +290,7 @@ defmodule Extask.Ingest.Archiver do
   end
 
   defp delete_original(plan, object) do
-    case S3.delete_object(plan.s3, plan.bucket, object.key, if_match: object.etag) do
+    case S3Client.delete_object(plan.s3, plan.bucket, object.key, if_match: object.etag) do
       :ok ->
         :ok
 
@@ -346,7 +345,7 @@ defmodule Extask.Ingest.Archiver do
   # ---------------------------------------------------------------------------- helpers
 
   defp head(s3, bucket, key) do
-    case S3.head_object(s3, bucket, key) do
+    case S3Client.head_object(s3, bucket, key) do
       {:ok, info} -> {:ok, info}
       {:error, %Error{status: 404}} -> {:ok, nil}
       {:error, _} = error -> error

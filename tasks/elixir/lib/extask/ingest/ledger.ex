@@ -26,8 +26,7 @@ defmodule Extask.Ingest.Ledger do
   """
 
   alias Extask.{Ingest, JSON, PermanentError}
-  alias Extask.S3
-  alias Extask.S3.Error
+  alias S3Client.Error
 
   # Every field of a marker, in the order they are written.
   @fields [
@@ -118,12 +117,12 @@ defmodule Extask.Ingest.Ledger do
   The raw keys the ledger records as ingested, for `providers` (all when empty): one
   listing per provider prefix, paged, markers never opened.
   """
-  @spec ingested_keys(S3.Config.t(), String.t(), [String.t()]) ::
+  @spec ingested_keys(S3Client.Config.t(), String.t(), [String.t()]) ::
           {:ok, MapSet.t(String.t())} | {:error, Error.t()}
   def ingested_keys(s3, bucket, providers) do
     keys =
       for prefix <- Ingest.ledger_prefixes(providers),
-          object <- S3.stream_objects(s3, bucket, prefix: prefix),
+          object <- S3Client.stream_objects(s3, bucket, prefix: prefix),
           {:ok, raw_key} <- [Ingest.raw_key(object.key)],
           into: MapSet.new(),
           do: raw_key
@@ -137,13 +136,13 @@ defmodule Extask.Ingest.Ledger do
   The marker of `raw_key`, or `nil` when the ledger has none. A marker that cannot be
   decoded is a permanent error: the ledger is damaged and needs a person.
   """
-  @spec read(S3.Config.t(), String.t(), String.t()) ::
+  @spec read(S3Client.Config.t(), String.t(), String.t()) ::
           {:ok, t() | nil} | {:error, Error.t() | PermanentError.t()}
   def read(s3, bucket, raw_key) do
     key = Ingest.ledger_key(raw_key)
     sink = {:fun, [], fn chunk, acc -> [acc, chunk] end}
 
-    case S3.get_object(s3, bucket, key, sink) do
+    case S3Client.get_object(s3, bucket, key, sink) do
       {:ok, %{acc: iodata}} ->
         case decode(IO.iodata_to_binary(iodata)) do
           {:ok, marker} ->
@@ -166,11 +165,11 @@ defmodule Extask.Ingest.Ledger do
   end
 
   @doc "Writes (or rewrites: one marker per raw key, never two) the marker of `marker.key`."
-  @spec write(S3.Config.t(), String.t(), t()) :: :ok | {:error, Error.t()}
+  @spec write(S3Client.Config.t(), String.t(), t()) :: :ok | {:error, Error.t()}
   def write(s3, bucket, %__MODULE__{} = marker) do
     key = Ingest.ledger_key(marker.key)
 
-    case S3.put_object(s3, bucket, key, encode(marker), content_type: "application/json") do
+    case S3Client.put_object(s3, bucket, key, encode(marker), content_type: "application/json") do
       {:ok, _} -> :ok
       {:error, _} = error -> error
     end

@@ -88,7 +88,7 @@ defmodule Extask.Ingest.Manifest do
         %{"key" => key, "size" => size, "etag" => etag}
         when is_binary(key) and key != "" and is_integer(size) and size >= 0 and is_binary(etag) and
                etag != "" ->
-          object = %{key: key, size: size, etag: Extask.S3.XML.unquote_etag(etag)}
+          object = %{key: key, size: size, etag: S3Client.unquote_etag(etag)}
           {:cont, {:ok, [object | acc]}}
 
         _ ->

@@ -1,6 +1,8 @@
 defmodule Mix.Tasks.Dialyzer do
   @moduledoc """
-  Runs OTP's dialyzer on the `Extask.*` modules, without dialyxir (Hex is unreachable).
+  Runs OTP's dialyzer on the modules of both Elixir projects — `Extask.*` and the S3
+  client library's `S3Client.*` (`s3_client/`, a path dependency) — in one analysis,
+  without dialyxir (Hex is unreachable). The library's own `mix dialyzer` runs this task.
 
   The PLT of the apps the code calls (`@plt_apps`: erts, kernel, stdlib, compiler, elixir,
   and the OTP apps of the S3 client) takes minutes to build, so it is cached outside the
@@ -13,9 +15,14 @@ defmodule Mix.Tasks.Dialyzer do
   """
   use Mix.Task
 
-  @shortdoc "Runs dialyzer on the Extask modules (PLT cached outside the repo)"
+  @shortdoc "Runs dialyzer on the Extask and S3Client modules (PLT cached outside the repo)"
 
-  # Every app the Extask modules call into; keep in step with extra_applications in mix.exs.
+  # The analysed modules: each app's modules under its namespace — not test support
+  # (ExtaskTest.*, S3ClientTest.*), not this task.
+  @analysed [extask: "Extask", s3_client: "S3Client"]
+
+  # Every app the analysed modules call into; keep in step with extra_applications in both
+  # mix.exs files.
   @plt_apps [
     :erts,
     :kernel,
@@ -34,7 +41,7 @@ defmodule Mix.Tasks.Dialyzer do
   def run(_args) do
     Mix.Task.run("compile")
     plt = ensure_plt()
-    beams = app_beams()
+    beams = beams()
     Mix.shell().info("dialyzer: analysing #{length(beams)} modules with #{plt}")
 
     warnings =
@@ -56,12 +63,17 @@ defmodule Mix.Tasks.Dialyzer do
     end
   end
 
-  # The app's own modules only: not the test support modules, not this task.
-  defp app_beams do
-    dir = Mix.Project.compile_path()
-
-    Path.wildcard(Path.join(dir, "Elixir.Extask.beam")) ++
-      Path.wildcard(Path.join(dir, "Elixir.Extask.*.beam"))
+  @doc """
+  The beam files analysed: those of `#{inspect(@analysed)}`, each app's modules named by
+  its namespace, from the current build (compile first).
+  """
+  @spec beams() :: [Path.t()]
+  def beams do
+    for {app, namespace} <- @analysed,
+        dir <- [Path.join([Mix.Project.build_path(), "lib", Atom.to_string(app), "ebin"])],
+        pattern <- ["Elixir.#{namespace}.beam", "Elixir.#{namespace}.*.beam"],
+        beam <- Path.wildcard(Path.join(dir, pattern)),
+        do: beam
   end
 
   # 8 hex digits of the SHA-256 of the app list: a new list means a new PLT file.
@@ -70,11 +82,20 @@ defmodule Mix.Tasks.Dialyzer do
     :crypto.hash(:sha256, apps) |> Base.encode16(case: :lower) |> binary_part(0, 8)
   end
 
-  defp ensure_plt do
+  @doc """
+  Where the PLT is cached: `$POLYETL_CACHE/elixir-plt/` (default cache
+  `$HOME/.cache/polyetl`), named by the OTP, ERTS and Elixir versions and the app list.
+  """
+  @spec plt_path() :: Path.t()
+  def plt_path do
     cache = System.get_env("POLYETL_CACHE") || Path.join(System.user_home!(), ".cache/polyetl")
     erts = to_string(:erlang.system_info(:version))
     name = "otp#{System.otp_release()}-erts#{erts}-elixir#{System.version()}-#{apps_hash()}.plt"
-    plt = Path.join([cache, "elixir-plt", name])
+    Path.join([cache, "elixir-plt", name])
+  end
+
+  defp ensure_plt do
+    plt = plt_path()
 
     unless File.exists?(plt) do
       File.mkdir_p!(Path.dirname(plt))

@@ -10,7 +10,7 @@ defmodule Extask.Commands.ArchiveBenchTest do
 
   import ExtaskTest.Ingest
 
-  alias ExtaskTest.S3Server
+  alias S3ClientTest.S3Server
 
   @moduletag :bench
   @moduletag :s3

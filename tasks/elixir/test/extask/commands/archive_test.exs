@@ -58,7 +58,7 @@ defmodule Extask.Commands.ArchiveTest do
       ~S({"run_id":"r","batch":1,"objects":[{"key":"raw/acme/a.csv","size":1,"etag":"e"}]})
 
     # The manifest is served, then every request hangs (the client's own timeout is 120 s).
-    port = ExtaskTest.StubServer.start!([{200, [], manifest}, :hang])
+    port = S3ClientTest.StubServer.start!([{200, [], manifest}, :hang])
     env = Map.put(@env, "EXTASK_S3_ENDPOINT_URL", "http://127.0.0.1:#{port}")
 
     {elapsed_us, run} =

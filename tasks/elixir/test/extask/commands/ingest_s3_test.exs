@@ -2,36 +2,18 @@ defmodule Extask.Commands.IngestS3Test do
   @moduledoc """
   `extask discover` and `extask archive` against the project's real S3 server (the one
   `S3_ENDPOINT_URL` names, else a private one started for this module): the round trip,
-  listing pagination, crashes between the archive's steps, objects that change between
-  discover and archive, and multipart originals. Every test works in its own bucket.
+  listing pagination, a crash injected into the archive command, objects that change
+  between discover and archive, and multipart originals. Every test works in its own
+  bucket. The archiver's own states and step-by-step crashes are tested in
+  `Extask.Ingest.ArchiverTest`, the ledger in `Extask.Ingest.LedgerTest`.
   """
-  use ExUnit.Case, async: true
+  use ExtaskTest.S3Case, async: true
 
-  import ExtaskTest.Ingest
   import ExtaskTest.Run, only: [lines_at: 2]
 
-  alias Extask.{Ingest, S3}
+  alias Extask.Ingest
   alias Extask.Ingest.{Archiver, Ledger}
-  alias ExtaskTest.S3Server
-
-  @moduletag :s3
-  @moduletag timeout: 180_000
-
-  setup_all do
-    S3Server.start_for_tests!()
-  end
-
-  setup %{config: config} do
-    %{bucket: bucket!(config)}
-  end
-
-  defp raw_objects(providers_counts) do
-    for {provider, count} <- providers_counts, i <- 1..count do
-      # Zero-padded names and a nested path per provider, so key order is easy to predict.
-      key = "raw/#{provider}/2026/11/23/part-#{String.pad_leading("#{i}", 3, "0")}.ndjson"
-      {key, "#{provider} #{i} " <> String.duplicate("x", i)}
-    end
-  end
+  alias S3ClientTest.S3Server
 
   defp manifest_objects(config, bucket, keys) do
     Enum.flat_map(keys, &manifest!(config, bucket, &1).objects)
@@ -255,69 +237,7 @@ defmodule Extask.Commands.IngestS3Test do
   end
 
   describe "crash between copy and delete" do
-    setup %{config: config, bucket: bucket, settings: settings} do
-      raw = raw_objects([{"acme", 7}, {"opta", 5}])
-      _ = put_all!(config, bucket, raw)
-      env = env(settings, bucket)
-      run = cli(~w(discover --run-id crash --batch-size 100), env)
-      assert run.code == 0, run.stderr
-      [manifest] = run.result["outputs"]["manifests"]
-
-      %{
-        env: env,
-        manifest: manifest,
-        objects: manifest!(config, bucket, manifest).objects,
-        raw: raw
-      }
-    end
-
-    test "stopped after each step, a re-run finishes with no loss and no duplicate", ctx do
-      %{config: config, bucket: bucket, env: env, manifest: manifest, objects: objects} = ctx
-
-      plan = %Archiver{
-        s3: config,
-        bucket: bucket,
-        archive_bucket: bucket,
-        archive_prefix: "archive/",
-        run_id: "crash",
-        manifest_key: manifest
-      }
-
-      {copied, rest} = Enum.split(objects, 4)
-      {recorded, untouched} = Enum.split(rest, 4)
-
-      for object <- copied do
-        assert {:stopped, :copy, ^object} = Archiver.archive(plan, object, stop_after: :copy)
-        assert_no_loss(config, bucket, objects)
-      end
-
-      for object <- recorded do
-        assert {:stopped, :record, ^object} = Archiver.archive(plan, object, stop_after: :record)
-        assert_no_loss(config, bucket, objects)
-      end
-
-      state = snapshot(config, bucket)
-      assert Enum.all?(objects, &Map.has_key?(state, &1.key))
-      assert length(keys_under(state, "archive/")) == 8
-      assert length(keys_under(state, "ledger/")) == 4
-
-      # A copied object whose original someone removed: the verified copy proves it archived.
-      [gone | _] = copied
-      :ok = S3.delete_object(config, bucket, gone.key)
-
-      # Running the copy step again is harmless: the verified copy is kept, not redone.
-      [again | _] = tl(copied)
-      assert {:stopped, :copy, _} = Archiver.archive(plan, again, stop_after: :copy)
-
-      run = cli(["archive", "--manifest", manifest, "--concurrency", "4"], env)
-      assert run.code == 0, run.stderr
-      assert run.result["counts"]["archived"] == length(objects)
-      assert run.result["counts"]["refused"] == 0
-      assert_no_loss(config, bucket, objects)
-      assert length(untouched) == 4
-
-      assert_clean_final_state(ctx)
-    end
+    setup :crash_fixture
 
     test "a crash injected mid-run (test hook) exits 70; the re-run finishes", ctx do
       %{config: config, bucket: bucket, env: env, manifest: manifest, objects: objects} = ctx
@@ -352,44 +272,6 @@ defmodule Extask.Commands.IngestS3Test do
       assert counts["archived"] >= 1
       assert_clean_final_state(ctx)
     end
-  end
-
-  # The end state of an interrupted-then-resumed archive equals a clean run's, in a fresh
-  # bucket with the same raw objects: no raw object left, the same archive copies, one
-  # ledger marker per object with the same content (but the timestamp).
-  defp assert_clean_final_state(ctx) do
-    %{config: config, bucket: bucket, settings: settings, raw: raw, objects: objects} = ctx
-    clean_bucket = bucket!(config, "clean")
-    _ = put_all!(config, clean_bucket, raw)
-    clean_env = env(settings, clean_bucket)
-    assert cli(~w(discover --run-id crash --batch-size 100), clean_env).code == 0
-
-    run = cli(["archive", "--manifest", Ingest.manifest_key("crash", 1)], clean_env)
-
-    assert run.code == 0
-
-    strip = fn state ->
-      Map.reject(state, fn {key, _} -> String.starts_with?(key, "manifests/") end)
-    end
-
-    resumed = snapshot(config, bucket)
-    clean = snapshot(config, clean_bucket)
-    assert keys_under(resumed, "raw/") == []
-    assert Map.keys(strip.(resumed)) |> Enum.sort() == Map.keys(strip.(clean)) |> Enum.sort()
-
-    for key <- keys_under(resumed, "archive/") do
-      assert resumed[key] == clean[key]
-    end
-
-    normalise = fn markers ->
-      Map.new(markers, fn {key, marker} ->
-        {key, %{marker | ingested_at: nil, archive_bucket: nil}}
-      end)
-    end
-
-    resumed_ledger = ledger!(config, bucket)
-    assert map_size(resumed_ledger) == length(objects)
-    assert normalise.(resumed_ledger) == normalise.(ledger!(config, clean_bucket))
   end
 
   test "objects changed after discover are refused, reported, kept; the rest archived (65)",
@@ -482,7 +364,7 @@ defmodule Extask.Commands.IngestS3Test do
     %{config: config, bucket: bucket, settings: settings} = ctx
     key = "raw/big/feed.ndjson"
     parts = [:crypto.strong_rand_bytes(5 * 1024 * 1024), :crypto.strong_rand_bytes(1000)]
-    etag = multipart_upload!(config, bucket, key, parts)
+    etag = S3Server.multipart_upload!(config, bucket, key, parts)
     assert Archiver.multipart_etag?(etag)
 
     env = env(settings, bucket)
@@ -497,7 +379,7 @@ defmodule Extask.Commands.IngestS3Test do
 
     archived = Ingest.archive_key("archive/", key)
     md5 = :crypto.hash(:md5, parts) |> Base.encode16(case: :lower)
-    assert {:ok, %{etag: ^md5}} = S3.head_object(config, bucket, archived)
+    assert {:ok, %{etag: ^md5}} = S3Client.head_object(config, bucket, archived)
     assert %{^key => %Ledger{etag: ^etag, archive_etag: ^md5}} = ledger!(config, bucket)
     refute Map.has_key?(snapshot(config, bucket), key)
   end
@@ -512,7 +394,7 @@ defmodule Extask.Commands.IngestS3Test do
     assert error =~ "NoSuchKey"
 
     {:ok, _} =
-      S3.put_object(
+      S3Client.put_object(
         config,
         bucket,
         "manifests/bad/batch-0001.json",
@@ -554,60 +436,5 @@ defmodule Extask.Commands.IngestS3Test do
 
     assert keys_under(snapshot(config, bucket), "raw/") == []
     assert Enum.all?(ledger!(config, bucket), fn {_, marker} -> marker.archive_bucket == cold end)
-  end
-
-  # CreateMultipartUpload, UploadPart × n, CompleteMultipartUpload through the client's
-  # transport (the client itself has no multipart upload); returns the object's ETag.
-  defp multipart_upload!(config, bucket, key, parts) do
-    base = %{bucket: bucket, key: key}
-
-    {:ok, created} =
-      S3.HTTP.request(
-        config,
-        Map.merge(base, %{
-          operation: "CreateMultipartUpload",
-          method: :post,
-          query: [{"uploads", ""}]
-        })
-      )
-
-    [_, upload_id] = Regex.run(~r{<UploadId>([^<]+)</UploadId>}, created.body)
-
-    etags =
-      for {part, n} <- Enum.with_index(parts, 1) do
-        {:ok, response} =
-          S3.HTTP.request(
-            config,
-            Map.merge(base, %{
-              operation: "UploadPart",
-              method: :put,
-              query: [{"partNumber", "#{n}"}, {"uploadId", upload_id}],
-              body: part
-            })
-          )
-
-        {n, response.headers["etag"]}
-      end
-
-    body =
-      "<CompleteMultipartUpload>" <>
-        Enum.map_join(etags, fn {n, etag} ->
-          "<Part><PartNumber>#{n}</PartNumber><ETag>#{etag}</ETag></Part>"
-        end) <> "</CompleteMultipartUpload>"
-
-    {:ok, _} =
-      S3.HTTP.request(
-        config,
-        Map.merge(base, %{
-          operation: "CompleteMultipartUpload",
-          method: :post,
-          query: [{"uploadId", upload_id}],
-          body: body,
-          content_type: "application/xml"
-        })
-      )
-
-    {:ok, %{etag: etag}} = S3.head_object(config, bucket, key)
-    etag
   end
 end

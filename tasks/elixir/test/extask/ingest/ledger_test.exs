@@ -1,4 +1,97 @@
 defmodule Extask.Ingest.LedgerTest do
-  use ExUnit.Case, async: true
+  @moduledoc """
+  `Extask.Ingest.Ledger` against the project's real S3 server (the one `S3_ENDPOINT_URL`
+  names, else a private one started for this module): markers written, read back and
+  rewritten, listed per provider without being opened, and a damaged marker. Every test
+  works in its own bucket. How discover and archive use the ledger is tested with the
+  commands (`Extask.Commands.IngestS3Test`).
+  """
+  use ExtaskTest.S3Case, async: true
   doctest Extask.Ingest.Ledger
+
+  alias Extask.{Ingest, PermanentError}
+  alias Extask.Ingest.Ledger
+
+  defp marker(bucket, key, etag \\ "900150983cd24fb0d6963f7d28e17f72") do
+    %Ledger{
+      key: key,
+      size: 3,
+      etag: etag,
+      archive_bucket: bucket,
+      archive_key: "archive/" <> key,
+      archive_etag: etag,
+      run_id: "r1",
+      manifest: "manifests/r1/batch-0001.json",
+      ingested_at: "2026-11-23T06:37:30.123Z"
+    }
+  end
+
+  test "a marker is written at the key's ledger key and read back; no marker reads as nil",
+       %{config: config, bucket: bucket} do
+    marker = marker(bucket, "raw/acme/a b+c.csv")
+    assert Ledger.write(config, bucket, marker) == :ok
+
+    assert {:ok, ^marker} = Ledger.read(config, bucket, "raw/acme/a b+c.csv")
+    assert read!(config, bucket, Ingest.ledger_key(marker.key)) == Ledger.encode(marker)
+    assert Map.keys(snapshot(config, bucket)) == ["ledger/ingested/raw/acme/a b+c.csv.json"]
+
+    assert Ledger.read(config, bucket, "raw/acme/never-ingested.csv") == {:ok, nil}
+  end
+
+  test "re-recording a key overwrites its marker: one marker per raw key, never two",
+       %{config: config, bucket: bucket} do
+    first = marker(bucket, "raw/acme/a.csv")
+    second = %{marker(bucket, "raw/acme/a.csv", "d41d8cd98f00b204e9800998ecf8427e") | size: 0}
+
+    :ok = Ledger.write(config, bucket, first)
+    :ok = Ledger.write(config, bucket, second)
+
+    assert Ledger.read(config, bucket, "raw/acme/a.csv") == {:ok, second}
+    assert %{"raw/acme/a.csv" => ^second} = ledger!(config, bucket)
+    assert map_size(ledger!(config, bucket)) == 1
+  end
+
+  test "ingested keys: per provider asked for (all when none), from listings only",
+       %{config: config, bucket: bucket} do
+    for key <- ["raw/acme/a.csv", "raw/acme/sub/b.csv", "raw/opta/c.csv", "raw/p/a"] do
+      :ok = Ledger.write(config, bucket, marker(bucket, key))
+    end
+
+    # A damaged marker still counts as ingested: listings never open markers.
+    _ = put_all!(config, bucket, [{Ingest.ledger_key("raw/stats/d.csv"), "not json"}])
+    # Objects outside the ledger are not markers.
+    _ = put_all!(config, bucket, [{"raw/acme/a.csv", "abc"}, {"manifests/r1/x.json", "{}"}])
+
+    assert {:ok, all} = Ledger.ingested_keys(config, bucket, [])
+
+    assert all ==
+             MapSet.new(~w(raw/acme/a.csv raw/acme/sub/b.csv raw/opta/c.csv raw/p/a
+                           raw/stats/d.csv))
+
+    assert Ledger.ingested_keys(config, bucket, ["acme"]) ==
+             {:ok, MapSet.new(["raw/acme/a.csv", "raw/acme/sub/b.csv"])}
+
+    assert Ledger.ingested_keys(config, bucket, ["opta", "nobody"]) ==
+             {:ok, MapSet.new(["raw/opta/c.csv"])}
+  end
+
+  test "a marker that cannot be decoded is a permanent error naming it",
+       %{config: config, bucket: bucket} do
+    key = Ingest.ledger_key("raw/stats/d.csv")
+    _ = put_all!(config, bucket, [{key, ~S({"key":"raw/stats/d.csv"})}])
+
+    assert {:error, %PermanentError{} = error} = Ledger.read(config, bucket, "raw/stats/d.csv")
+    assert error.message == "unreadable ledger marker s3://#{bucket}/#{key}"
+    assert error.cause =~ "expected a ledger marker"
+    assert Extask.Errors.exit_code(error) == 65
+  end
+
+  test "S3 failures come back as the client's errors", %{config: config, bucket: bucket} do
+    missing = bucket <> "-missing"
+
+    assert {:error, %S3Client.Error{status: 404}} =
+             Ledger.write(config, missing, marker(missing, "raw/acme/a.csv"))
+
+    assert {:error, %S3Client.Error{status: 404}} = Ledger.ingested_keys(config, missing, [])
+  end
 end

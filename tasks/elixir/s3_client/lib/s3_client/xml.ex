@@ -1,7 +1,7 @@
-defmodule Extask.S3.XML do
+defmodule S3Client.XML do
   @moduledoc """
-  The XML of the S3 API: parsing `ListBucketResult`, `Error`, `DeleteResult` and
-  `CopyObjectResult` responses, and writing the `Delete` request body.
+  Internal to the library: the XML of the S3 API — parsing `ListBucketResult`, `Error`,
+  `DeleteResult` and `CopyObjectResult` responses, and writing the `Delete` request body.
 
   Parsing uses OTP's `:xmerl_scan`, turned into a plain tree of `{name, children}` (names
   as strings without namespace prefix, text as UTF-8 binaries), from which each response
@@ -55,11 +55,11 @@ defmodule Extask.S3.XML do
   @doc """
   Parses an XML document into its root `t:element/0`.
 
-      iex> Extask.S3.XML.parse(~s(<?xml version="1.0" encoding="UTF-8"?>\\n<a xmlns="urn:x"><b>x &amp; é</b><c/></a>))
+      iex> S3Client.XML.parse(~s(<?xml version="1.0" encoding="UTF-8"?>\\n<a xmlns="urn:x"><b>x &amp; é</b><c/></a>))
       {:ok, {"a", [{"b", ["x & é"]}, {"c", []}]}}
-      iex> Extask.S3.XML.parse("<a><b></a>")
+      iex> S3Client.XML.parse("<a><b></a>")
       {:error, :malformed_xml}
-      iex> Extask.S3.XML.parse(~s(<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>))
+      iex> S3Client.XML.parse(~s(<!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>))
       {:error, :dtd_refused}
   """
   @spec parse(binary()) :: {:ok, element()} | {:error, :malformed_xml | :dtd_refused}
@@ -121,7 +121,7 @@ defmodule Extask.S3.XML do
   @doc """
   The child elements of `element` named `name`.
 
-      iex> Extask.S3.XML.children({"a", [{"b", ["1"]}, "  ", {"b", ["2"]}, {"c", []}]}, "b")
+      iex> S3Client.XML.children({"a", [{"b", ["1"]}, "  ", {"b", ["2"]}, {"c", []}]}, "b")
       [{"b", ["1"]}, {"b", ["2"]}]
   """
   @spec children(element(), String.t()) :: [element()]
@@ -130,11 +130,11 @@ defmodule Extask.S3.XML do
   @doc """
   The text of the first child element named `name`, or `nil`.
 
-      iex> Extask.S3.XML.text({"a", [{"b", ["x"]}, {"c", []}]}, "b")
+      iex> S3Client.XML.text({"a", [{"b", ["x"]}, {"c", []}]}, "b")
       "x"
-      iex> Extask.S3.XML.text({"a", [{"c", []}]}, "c")
+      iex> S3Client.XML.text({"a", [{"c", []}]}, "c")
       ""
-      iex> Extask.S3.XML.text({"a", []}, "b")
+      iex> S3Client.XML.text({"a", []}, "b")
       nil
   """
   @spec text(element(), String.t()) :: String.t() | nil
@@ -155,7 +155,7 @@ defmodule Extask.S3.XML do
       ...>   <ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag><Size>12</Size>
       ...>   <StorageClass>STANDARD</StorageClass></Contents>
       ...>   <CommonPrefixes><Prefix>in/sub/</Prefix></CommonPrefixes></ListBucketResult>)
-      iex> {:ok, page} = Extask.S3.XML.list_bucket_result(xml)
+      iex> {:ok, page} = S3Client.XML.list_bucket_result(xml)
       iex> {page.truncated?, page.next_continuation_token, page.key_count, page.common_prefixes}
       {true, "in/a.json", 1, ["in/sub/"]}
       iex> page.objects
@@ -192,10 +192,10 @@ defmodule Extask.S3.XML do
   @doc """
   An S3 `Error` document.
 
-      iex> Extask.S3.XML.error(~s(<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message>
+      iex> S3Client.XML.error(~s(<Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message>
       ...>   <Key>a.json</Key><RequestId>17A2</RequestId></Error>))
       {:ok, %{code: "NoSuchKey", message: "The specified key does not exist.", key: "a.json", request_id: "17A2"}}
-      iex> Extask.S3.XML.error("<html>Bad Gateway</html>")
+      iex> S3Client.XML.error("<html>Bad Gateway</html>")
       {:error, :unexpected_document}
   """
   @spec error(binary()) :: {:ok, error_doc()} | {:error, atom()}
@@ -214,7 +214,7 @@ defmodule Extask.S3.XML do
   @doc """
   A `DeleteResult`: the keys deleted and the per-key errors.
 
-      iex> Extask.S3.XML.delete_result(~s(<DeleteResult><Deleted><Key>a</Key></Deleted>
+      iex> S3Client.XML.delete_result(~s(<DeleteResult><Deleted><Key>a</Key></Deleted>
       ...>   <Error><Key>b</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>
       ...>   </DeleteResult>))
       {:ok, %{deleted: ["a"], errors: [%{key: "b", code: "AccessDenied", message: "Access Denied"}]}}
@@ -234,7 +234,7 @@ defmodule Extask.S3.XML do
   @doc """
   A `CopyObjectResult`.
 
-      iex> Extask.S3.XML.copy_object_result(~s(<CopyObjectResult><LastModified>2026-11-23T06:37:30.000Z</LastModified>
+      iex> S3Client.XML.copy_object_result(~s(<CopyObjectResult><LastModified>2026-11-23T06:37:30.000Z</LastModified>
       ...>   <ETag>"9b2cf535f27731c974343645a3985328"</ETag></CopyObjectResult>))
       {:ok, %{etag: "9b2cf535f27731c974343645a3985328", last_modified: "2026-11-23T06:37:30.000Z"}}
   """
@@ -249,7 +249,7 @@ defmodule Extask.S3.XML do
   @doc """
   The body of a DeleteObjects request (at most 1,000 keys), keys escaped.
 
-      iex> Extask.S3.XML.delete_request(["a&b", "<c>"], true)
+      iex> S3Client.XML.delete_request(["a&b", "<c>"], true)
       ~s(<?xml version="1.0" encoding="UTF-8"?><Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Quiet>true</Quiet><Object><Key>a&amp;b</Key></Object><Object><Key>&lt;c&gt;</Key></Object></Delete>)
   """
   @spec delete_request([String.t()], boolean()) :: String.t()
@@ -269,7 +269,7 @@ defmodule Extask.S3.XML do
   Escapes text for XML content (`&`, `<`, `>`, `"`, `'`; a `\\r` as `&#13;` so it survives
   the parser's line-end normalisation).
 
-      iex> Extask.S3.XML.escape(~s(a<b>&"c"'\\r))
+      iex> S3Client.XML.escape(~s(a<b>&"c"'\\r))
       "a&lt;b&gt;&amp;&quot;c&quot;&apos;&#13;"
   """
   @spec escape(String.t()) :: String.t()
@@ -290,9 +290,9 @@ defmodule Extask.S3.XML do
   @doc """
   An ETag without its surrounding double quotes.
 
-      iex> Extask.S3.XML.unquote_etag(~s("9b2cf535f27731c974343645a3985328"))
+      iex> S3Client.XML.unquote_etag(~s("9b2cf535f27731c974343645a3985328"))
       "9b2cf535f27731c974343645a3985328"
-      iex> Extask.S3.XML.unquote_etag(nil)
+      iex> S3Client.XML.unquote_etag(nil)
       nil
   """
   @spec unquote_etag(String.t() | nil) :: String.t() | nil

@@ -1,8 +1,8 @@
-defmodule Extask.S3.XMLTest do
+defmodule S3Client.XMLTest do
   use ExUnit.Case, async: true
-  doctest Extask.S3.XML
+  doctest S3Client.XML
 
-  alias Extask.S3.XML
+  alias S3Client.XML
 
   test "keys keep their exact text: spaces, entities, non-ASCII" do
     xml = """
@@ -21,7 +21,7 @@ defmodule Extask.S3.XMLTest do
 
   test "a round trip through the Delete request body keeps every key" do
     # Not "\r": xmerl turns even an escaped carriage return (&#13;) into "\n" (see the
-    # moduledoc of Extask.S3.XML).
+    # moduledoc of S3Client.XML).
     keys = ["a&b", "<c>", "quote\"s 'n' spaces", "é/ü", "new\nline", "\ttab"]
     {:ok, root} = XML.parse(XML.delete_request(keys, false))
     assert for(object <- XML.children(root, "Object"), do: XML.text(object, "Key")) == keys

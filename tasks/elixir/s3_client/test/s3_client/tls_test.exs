@@ -1,4 +1,4 @@
-defmodule Extask.S3.TLSTest do
+defmodule S3Client.TLSTest do
   @moduledoc """
   TLS verification against a local HTTPS stub whose certificate is issued, for
   `localhost` only, by a throwaway CA made with the `openssl` CLI: refused by default
@@ -8,9 +8,8 @@ defmodule Extask.S3.TLSTest do
   """
   use ExUnit.Case, async: true
 
-  alias Extask.S3
-  alias Extask.S3.{Config, Credentials, Error}
-  alias ExtaskTest.StubServer
+  alias S3Client.{Config, Credentials, Error}
+  alias S3ClientTest.StubServer
 
   if System.find_executable("openssl") == nil do
     @moduletag skip: "openssl CLI not found (config_test.exs still checks the ssl options)"
@@ -19,7 +18,7 @@ defmodule Extask.S3.TLSTest do
   @ok {200, [], ""}
 
   setup_all do
-    dir = Path.join(System.tmp_dir!(), "extask-tls-#{System.unique_integer([:positive])}")
+    dir = Path.join(System.tmp_dir!(), "s3client-tls-#{System.unique_integer([:positive])}")
     File.mkdir_p!(dir)
     on_exit(fn -> File.rm_rf!(dir) end)
 
@@ -94,7 +93,7 @@ defmodule Extask.S3.TLSTest do
   test "verification is on by default: a certificate from an unknown CA is refused", ctx do
     port = StubServer.start!([@ok], tls: ctx.tls)
 
-    assert {:error, %Error{} = error} = S3.head_bucket(config("localhost", port, []), "b")
+    assert {:error, %Error{} = error} = S3Client.head_bucket(config("localhost", port, []), "b")
     assert error.code == "TLSError"
     assert error.cause =~ ~r/unknown ca/i
     # Permanent: no retries, exit 65.
@@ -106,7 +105,7 @@ defmodule Extask.S3.TLSTest do
   test "accepted when its CA file is given", ctx do
     port = StubServer.start!([@ok], tls: ctx.tls)
 
-    assert S3.head_bucket(config("localhost", port, ca_file: ctx.ca_file), "b") == :ok
+    assert S3Client.head_bucket(config("localhost", port, ca_file: ctx.ca_file), "b") == :ok
     assert [%{method: "HEAD", path: "/b"}] = StubServer.requests(port)
   end
 
@@ -115,7 +114,7 @@ defmodule Extask.S3.TLSTest do
 
     # Same server, same trusted CA, but reached as 127.0.0.1: not a name in the certificate.
     assert {:error, %Error{code: "TLSError"} = error} =
-             S3.head_bucket(config("127.0.0.1", port, ca_file: ctx.ca_file), "b")
+             S3Client.head_bucket(config("127.0.0.1", port, ca_file: ctx.ca_file), "b")
 
     assert error.cause =~ ~r/handshake|hostname|certificate/i
     assert StubServer.requests(port) == []
@@ -124,6 +123,6 @@ defmodule Extask.S3.TLSTest do
   test "verify_tls: false is the only way to skip the checks", ctx do
     port = StubServer.start!([@ok], tls: ctx.tls)
 
-    assert S3.head_bucket(config("127.0.0.1", port, verify_tls: false), "b") == :ok
+    assert S3Client.head_bucket(config("127.0.0.1", port, verify_tls: false), "b") == :ok
   end
 end

@@ -1,4 +1,4 @@
-defmodule ExtaskTest.StubServer do
+defmodule S3ClientTest.StubServer do
   @moduledoc """
   A tiny scripted HTTP/1.1 server on 127.0.0.1 for transport tests (retries, truncated
   bodies, TLS), plain TCP or TLS. It answers the n-th request with the n-th scripted

@@ -1,4 +1,4 @@
-defmodule Extask.S3.SigV4Test do
+defmodule S3Client.SigV4Test do
   @moduledoc """
   SigV4 against AWS's published examples: the aws-sig-v4-test-suite (`get-vanilla` and
   friends, service "service"), the IAM signing-key and ListUsers examples of the AWS
@@ -8,9 +8,9 @@ defmodule Extask.S3.SigV4Test do
   Known input -> known signature; nothing here is computed by this code to check itself.
   """
   use ExUnit.Case, async: true
-  doctest Extask.S3.SigV4
+  doctest S3Client.SigV4
 
-  alias Extask.S3.{Config, Credentials, HTTP, SigV4}
+  alias S3Client.{Config, Credentials, HTTP, SigV4}
 
   # aws-sig-v4-test-suite and IAM examples.
   @suite_creds Credentials.new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
@@ -308,7 +308,7 @@ defmodule Extask.S3.SigV4Test do
         )
 
       url =
-        Extask.S3.presigned_url(config, :get, "examplebucket", "test.txt",
+        S3Client.presigned_url(config, :get, "examplebucket", "test.txt",
           expires_in: 86_400,
           now: ~U[2013-05-24 00:00:00Z]
         )

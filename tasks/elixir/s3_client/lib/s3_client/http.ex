@@ -1,28 +1,30 @@
-defmodule Extask.S3.HTTP do
+defmodule S3Client.HTTP do
   @moduledoc """
-  The transport of the S3 client: builds and signs each request (`build/3`), sends it with
-  OTP's `:httpc`, retries transient failures, and turns every failure into an
-  `Extask.S3.Error`.
+  Internal to the library: the transport of the S3 client. It builds and signs each
+  request (`build/3`), sends it with OTP's `:httpc`, retries transient failures, and turns
+  every failure into an `S3Client.Error` (built by `S3Client.HTTP.ErrorBuilder`).
 
   * **Signing**: every attempt is signed afresh (SigV4, service `s3`) with the current
     time, `x-amz-content-sha256` set to the real SHA-256 of the body (of the empty string
     for GET, HEAD and DELETE), so a retry after a long backoff is never refused as stale.
-  * **Retries**: transient failures (`Extask.S3.Error.transient?/1`: 5xx, 429, throttling
+  * **Retries**: transient failures (`S3Client.Error.transient?/1`: 5xx, 429, throttling
     codes, connection errors, timeouts, truncated bodies) are retried up to
     `config.max_attempts` attempts in all, with exponential backoff and jitter: before
     attempt `n + 1` it sleeps a random time between half and all of
-    `min(max_delay_ms, base_delay_ms * 2^(n - 1))`. Permanent failures return at once.
+    `min(max_delay_ms, base_delay_ms * 2^(n - 1))`, after calling `config.on_retry`, if
+    set. Permanent failures return at once.
   * **Streaming**: `stream/3` never holds a body in memory. It uses `:httpc` in
     asynchronous mode with `stream: {:self, :once}`, asking for each chunk only after the
-    previous one is written (back-pressure), with an idle timeout between chunks. A file
-    sink writes to a temporary file beside the target and renames it into place when the
-    whole body arrived; a retry starts that file over. A function sink is retried only if
-    it has not received any bytes yet.
+    previous one is written (back-pressure), with an idle timeout between chunks, into an
+    `S3Client.HTTP.Sink`: a file sink writes to a temporary file beside the target and
+    renames it into place when the whole body arrived; a retry starts that file over. A
+    function sink is retried only if it has not received any bytes yet.
   * **Connections**: one `:httpc` profile per TLS setting (scheme, CA file, verification),
     so a kept-alive connection is never reused under weaker TLS settings than its own.
   """
 
-  alias Extask.S3.{Config, Error, SigV4, XML}
+  alias S3Client.{Config, Error, SigV4}
+  alias S3Client.HTTP.{ErrorBuilder, Sink}
 
   @type method :: :get | :head | :put | :post | :delete
 
@@ -32,7 +34,7 @@ defmodule Extask.S3.HTTP do
   """
   @type body :: binary() | {:file, Path.t(), non_neg_integer(), String.t(), String.t()}
 
-  @typedoc "What an operation asks for; `Extask.S3` builds these."
+  @typedoc "What an operation asks for; `S3Client` builds these."
   @type request :: %{
           required(:operation) => String.t(),
           required(:method) => method(),
@@ -60,7 +62,7 @@ defmodule Extask.S3.HTTP do
         }
 
   @typedoc "Where `stream/3` writes a body: a file path, or a fold over its chunks."
-  @type sink :: {:file, Path.t()} | {:fun, term(), (binary(), term() -> term())}
+  @type sink :: Sink.t()
 
   @type stream_result :: %{
           status: non_neg_integer(),
@@ -76,7 +78,7 @@ defmodule Extask.S3.HTTP do
 
   @doc """
   Sends a request (retrying transient failures) and returns the whole response of a 2xx
-  status; any other status is an `Extask.S3.Error` built from the S3 error body.
+  status; any other status is an `S3Client.Error` built from the S3 error body.
 
   The request's optional `:parse` function turns a 2xx response into a value (stored as
   `parsed`) or an error; it runs inside the retry loop, so a transient error found in a
@@ -102,10 +104,10 @@ defmodule Extask.S3.HTTP do
   `host`, `x-amz-date`, `x-amz-content-sha256` and `authorization`). Pure. AWS's S3
   "GET object with Range" example (the scheme is not part of what is signed):
 
-      iex> creds = Extask.S3.Credentials.new("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
-      iex> config = Extask.S3.Config.new!(endpoint: "http://s3.amazonaws.com", credentials: creds,
+      iex> creds = S3Client.Credentials.new("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+      iex> config = S3Client.Config.new!(endpoint: "http://s3.amazonaws.com", credentials: creds,
       ...>   addressing: :virtual_host)
-      iex> built = Extask.S3.HTTP.build(config, %{operation: "GetObject", method: :get,
+      iex> built = S3Client.HTTP.build(config, %{operation: "GetObject", method: :get,
       ...>   bucket: "examplebucket", key: "test.txt", headers: [{"range", "bytes=0-9"}]},
       ...>   ~U[2013-05-24 00:00:00Z])
       iex> built.url
@@ -155,11 +157,11 @@ defmodule Extask.S3.HTTP do
   The host, canonical (encoded) path and query of a request on this endpoint, in path
   style (`/bucket/key`) or virtual-host style (`bucket.host`, `/key`).
 
-      iex> creds = Extask.S3.Credentials.new("AKID", "secret")
-      iex> config = Extask.S3.Config.new!(endpoint: "http://127.0.0.1:39000", credentials: creds)
-      iex> Extask.S3.HTTP.target(config, %{bucket: "raw", key: "in/a b+c.json", query: []})
+      iex> creds = S3Client.Credentials.new("AKID", "secret")
+      iex> config = S3Client.Config.new!(endpoint: "http://127.0.0.1:39000", credentials: creds)
+      iex> S3Client.HTTP.target(config, %{bucket: "raw", key: "in/a b+c.json", query: []})
       {"127.0.0.1", "/raw/in/a%20b%2Bc.json", []}
-      iex> Extask.S3.HTTP.target(%{config | addressing: :virtual_host, host: "s3.example.com"},
+      iex> S3Client.HTTP.target(%{config | addressing: :virtual_host, host: "s3.example.com"},
       ...>   %{bucket: "raw", key: nil, query: [{"list-type", "2"}]})
       {"raw.s3.example.com", "/", [{"list-type", "2"}]}
   """
@@ -192,9 +194,9 @@ defmodule Extask.S3.HTTP do
   Tells whether a bucket name can be a DNS label for virtual-host addressing (lower case,
   digits, `-`; no dots, which would break TLS wildcard certificates).
 
-      iex> Extask.S3.HTTP.dns_compatible?("raw-events")
+      iex> S3Client.HTTP.dns_compatible?("raw-events")
       true
-      iex> Extask.S3.HTTP.dns_compatible?("my.bucket")
+      iex> S3Client.HTTP.dns_compatible?("my.bucket")
       false
   """
   @spec dns_compatible?(String.t()) :: boolean()
@@ -204,12 +206,12 @@ defmodule Extask.S3.HTTP do
   The delay before the next attempt after failed attempt `attempt` (1-based): a random
   value between half and all of `min(max_delay_ms, base_delay_ms * 2^(attempt - 1))`.
 
-      iex> creds = Extask.S3.Credentials.new("AKID", "secret")
-      iex> config = Extask.S3.Config.new!(endpoint: "http://127.0.0.1:1", credentials: creds,
+      iex> creds = S3Client.Credentials.new("AKID", "secret")
+      iex> config = S3Client.Config.new!(endpoint: "http://127.0.0.1:1", credentials: creds,
       ...>   base_delay_ms: 100, max_delay_ms: 1_000)
-      iex> Enum.all?(1..50, fn _ -> Extask.S3.HTTP.backoff_ms(config, 3) in 200..400 end)
+      iex> Enum.all?(1..50, fn _ -> S3Client.HTTP.backoff_ms(config, 3) in 200..400 end)
       true
-      iex> Extask.S3.HTTP.backoff_ms(config, 20) in 500..1_000
+      iex> S3Client.HTTP.backoff_ms(config, 20) in 500..1_000
       true
   """
   @spec backoff_ms(Config.t(), pos_integer()) :: non_neg_integer()
@@ -234,7 +236,7 @@ defmodule Extask.S3.HTTP do
 
         if retryable? and Error.transient?(error) and attempt < config.max_attempts do
           delay = backoff_ms(config, attempt)
-          log_retry(config, error, attempt, delay)
+          notify_retry(config, error, attempt, delay)
           Process.sleep(delay)
           retry_loop(config, request, fun, attempt + 1)
         else
@@ -243,20 +245,11 @@ defmodule Extask.S3.HTTP do
     end
   end
 
-  defp log_retry(%Config{log: nil}, _error, _attempt, _delay), do: :ok
+  defp notify_retry(%Config{on_retry: nil}, _error, _attempt, _delay), do: :ok
 
-  defp log_retry(%Config{log: log} = config, error, attempt, delay) do
-    Extask.Log.warn(log, "S3 request failed, retrying",
-      operation: error.operation,
-      bucket: error.bucket,
-      key: error.key,
-      status: error.status,
-      code: error.code,
-      attempt: attempt,
-      max_attempts: config.max_attempts,
-      delay_ms: delay,
-      error: Extask.Errors.chain(error)
-    )
+  defp notify_retry(%Config{on_retry: on_retry} = config, error, attempt, delay) do
+    _ = on_retry.(error, %{attempt: attempt, max_attempts: config.max_attempts, delay_ms: delay})
+    :ok
   end
 
   # ----------------------------------------------------------------------- one attempt
@@ -279,10 +272,10 @@ defmodule Extask.S3.HTTP do
         parse_response(request, response)
 
       {:ok, {{_version, status, _reason}, headers, body}} ->
-        {:error, response_error(request, status, headers_map(headers), body), true}
+        {:error, ErrorBuilder.response_error(request, status, headers_map(headers), body), true}
 
       {:error, reason} ->
-        {:error, connection_error(config, request, reason), true}
+        {:error, ErrorBuilder.connection_error(config, request, reason), true}
     end
   end
 
@@ -294,30 +287,6 @@ defmodule Extask.S3.HTTP do
   end
 
   defp parse_response(_request, response), do: {:ok, response}
-
-  @doc """
-  The error for a 2xx response whose body is not what the operation expects: the S3
-  error inside it when there is one, else a transient `MalformedResponse` (most likely a
-  truncated body).
-  """
-  @spec body_error(request(), response(), term()) :: Error.t()
-  def body_error(request, response, reason) do
-    case XML.error(response.body) do
-      {:ok, _doc} ->
-        response_error(request, response.status, response.headers, response.body)
-
-      {:error, _} ->
-        %Error{
-          operation: request.operation,
-          bucket: request.bucket,
-          key: Map.get(request, :key),
-          status: response.status,
-          code: "MalformedResponse",
-          message: "unexpected response body (#{inspect(reason)})",
-          request_id: Map.get(response.headers, "x-amz-request-id")
-        }
-    end
-  end
 
   defp attempt_stream(config, request, sink) do
     built = build(config, request, DateTime.utc_now())
@@ -349,7 +318,7 @@ defmodule Extask.S3.HTTP do
         receive_stream(state)
 
       {:error, reason} ->
-        {:error, connection_error(config, request, reason), true}
+        {:error, ErrorBuilder.connection_error(config, request, reason), true}
     end
   end
 
@@ -358,14 +327,14 @@ defmodule Extask.S3.HTTP do
       {:http, {^ref, :stream_start, headers, pid}} ->
         headers = headers_map(headers)
 
-        case open_sink(state.sink) do
+        case Sink.open(state.sink) do
           {:ok, open} ->
             :ok = :httpc.stream_next(pid)
             receive_stream(%{state | pid: pid, headers: headers, open: open})
 
           {:error, reason} ->
             cancel(state)
-            {:error, local_error(state.request, state.sink, reason), false}
+            {:error, ErrorBuilder.local_error(state.request, state.sink, reason), false}
         end
 
       {:http, {^ref, :stream, chunk}} ->
@@ -376,8 +345,8 @@ defmodule Extask.S3.HTTP do
 
           {:error, reason} ->
             cancel(state)
-            abort_sink(state.open)
-            {:error, local_error(state.request, state.sink, reason), false}
+            Sink.abort(state.open)
+            {:error, ErrorBuilder.local_error(state.request, state.sink, reason), false}
         end
 
       {:http, {^ref, :stream_end, _trailers}} ->
@@ -386,34 +355,28 @@ defmodule Extask.S3.HTTP do
 
       {:http, {^ref, {{_version, status, _reason}, headers, body}}} when status in 200..299 ->
         # A short 2xx body may arrive whole instead of streamed.
-        with {:ok, open} <- open_sink(state.sink),
-             {:ok, open} <- write_sink(open, body) do
+        with {:ok, open} <- Sink.open(state.sink),
+             {:ok, open} <- Sink.write(open, body) do
           state = %{state | headers: headers_map(headers), open: open, bytes: byte_size(body)}
           finish_stream(state, status)
         else
-          {:error, reason} -> {:error, local_error(state.request, state.sink, reason), false}
+          {:error, reason} ->
+            {:error, ErrorBuilder.local_error(state.request, state.sink, reason), false}
         end
 
       {:http, {^ref, {{_version, status, _reason}, headers, body}}} ->
-        {:error, response_error(state.request, status, headers_map(headers), body), true}
+        {:error, ErrorBuilder.response_error(state.request, status, headers_map(headers), body),
+         true}
 
       {:http, {^ref, {:error, reason}}} ->
-        abort_sink(state.open)
-        error = connection_error(state.config, state.request, reason)
+        Sink.abort(state.open)
+        error = ErrorBuilder.connection_error(state.config, state.request, reason)
         {:error, error, restartable?(state)}
     after
       state.config.idle_timeout_ms ->
         cancel(state)
-        abort_sink(state.open)
-
-        error = %Error{
-          operation: state.request.operation,
-          bucket: state.request.bucket,
-          key: Map.get(state.request, :key),
-          code: "Timeout",
-          message: "no data for #{state.config.idle_timeout_ms} ms"
-        }
-
+        Sink.abort(state.open)
+        error = ErrorBuilder.idle_timeout_error(state.request, state.config.idle_timeout_ms)
         {:error, error, restartable?(state)}
     end
   end
@@ -421,11 +384,11 @@ defmodule Extask.S3.HTTP do
   # A sink function that raises must not leave the request streaming in the background
   # (its timeout is :infinity): cancel it, then let the exception through.
   defp guarded_write(state, chunk) do
-    write_sink(state.open, chunk)
+    Sink.write(state.open, chunk)
   catch
     kind, reason ->
       cancel(state)
-      abort_sink(state.open)
+      Sink.abort(state.open)
       :erlang.raise(kind, reason, __STACKTRACE__)
   end
 
@@ -433,24 +396,16 @@ defmodule Extask.S3.HTTP do
     expected = integer_header(state.headers, "content-length")
 
     if expected != nil and expected != state.bytes do
-      abort_sink(state.open)
-
-      error = %Error{
-        operation: state.request.operation,
-        bucket: state.request.bucket,
-        key: Map.get(state.request, :key),
-        code: "IncompleteBody",
-        message: "got #{state.bytes} of #{expected} bytes"
-      }
-
+      Sink.abort(state.open)
+      error = ErrorBuilder.incomplete_body_error(state.request, state.bytes, expected)
       {:error, error, restartable?(state)}
     else
-      case close_sink(state.open) do
+      case Sink.close(state.open) do
         {:ok, acc} ->
           {:ok, %{status: status, headers: state.headers, bytes: state.bytes, acc: acc}}
 
         {:error, reason} ->
-          {:error, local_error(state.request, state.sink, reason), false}
+          {:error, ErrorBuilder.local_error(state.request, state.sink, reason), false}
       end
     end
   end
@@ -473,54 +428,6 @@ defmodule Extask.S3.HTTP do
       0 -> :ok
     end
   end
-
-  # -------------------------------------------------------------------------- sinks
-
-  defp open_sink({:file, path}) do
-    tmp = "#{path}.part-#{System.unique_integer([:positive])}"
-
-    case :file.open(tmp, [:write, :raw, :binary, {:delayed_write, 1_048_576, 1_000}]) do
-      {:ok, fd} -> {:ok, {:file, path, tmp, fd}}
-      {:error, reason} -> {:error, reason}
-    end
-  end
-
-  defp open_sink({:fun, acc, fun}) when is_function(fun, 2), do: {:ok, {:fun, acc, fun}}
-
-  defp write_sink({:file, _path, tmp, fd} = open, chunk) do
-    case :file.write(fd, chunk) do
-      :ok ->
-        {:ok, open}
-
-      {:error, reason} ->
-        _ = :file.close(fd)
-        _ = File.rm(tmp)
-        {:error, reason}
-    end
-  end
-
-  defp write_sink({:fun, acc, fun}, chunk), do: {:ok, {:fun, fun.(chunk, acc), fun}}
-
-  defp close_sink({:file, path, tmp, fd}) do
-    with :ok <- :file.close(fd),
-         :ok <- File.rename(tmp, path) do
-      {:ok, nil}
-    else
-      {:error, reason} ->
-        _ = File.rm(tmp)
-        {:error, reason}
-    end
-  end
-
-  defp close_sink({:fun, acc, _fun}), do: {:ok, acc}
-
-  defp abort_sink({:file, _path, tmp, fd}) do
-    _ = :file.close(fd)
-    _ = File.rm(tmp)
-    :ok
-  end
-
-  defp abort_sink(_other), do: :ok
 
   # ------------------------------------------------------------------------- httpc glue
 
@@ -603,7 +510,7 @@ defmodule Extask.S3.HTTP do
   # One profile per TLS setting; the set of names is as small as the set of configs.
   defp profile_name(config) do
     hash = :erlang.phash2({config.scheme, config.ca_file, config.verify_tls})
-    :"extask_s3_#{config.scheme}_#{hash}"
+    :"s3_client_#{config.scheme}_#{hash}"
   end
 
   defp headers_map(headers) do
@@ -617,9 +524,9 @@ defmodule Extask.S3.HTTP do
   @doc """
   A header's value as a non-negative integer (`content-length`), or `nil`.
 
-      iex> Extask.S3.HTTP.integer_header(%{"content-length" => "42"}, "content-length")
+      iex> S3Client.HTTP.integer_header(%{"content-length" => "42"}, "content-length")
       42
-      iex> Extask.S3.HTTP.integer_header(%{}, "content-length")
+      iex> S3Client.HTTP.integer_header(%{}, "content-length")
       nil
   """
   @spec integer_header(headers(), String.t()) :: non_neg_integer() | nil
@@ -638,133 +545,4 @@ defmodule Extask.S3.HTTP do
   defp payload_hash({:file, _path, _size, sha256, _md5}), do: sha256
 
   defp method_name(method), do: method |> Atom.to_string() |> String.upcase()
-
-  # ------------------------------------------------------------------------------ errors
-
-  @doc """
-  The error for a non-2xx response: code, message and request id from the S3 `Error`
-  body when there is one (HEAD responses have none), else from the status.
-
-      iex> error = Extask.S3.HTTP.response_error(%{operation: "HeadObject", method: :head,
-      ...>   bucket: "raw", key: "a.json"}, 404, %{"x-amz-request-id" => "R1"}, "")
-      iex> {error.status, error.code, error.request_id, Extask.S3.Error.transient?(error)}
-      {404, "NotFound", "R1", false}
-  """
-  @spec response_error(request(), non_neg_integer(), headers(), binary()) :: Error.t()
-  def response_error(request, status, headers, body) do
-    doc =
-      case XML.error(body) do
-        {:ok, doc} -> doc
-        {:error, _} -> %{code: nil, message: nil, request_id: nil, key: nil}
-      end
-
-    %Error{
-      operation: request.operation,
-      bucket: request.bucket,
-      key: Map.get(request, :key),
-      status: status,
-      code: doc.code || status_code(status),
-      message: doc.message,
-      request_id: doc.request_id || Map.get(headers, "x-amz-request-id")
-    }
-  end
-
-  @status_codes %{
-    301 => "PermanentRedirect",
-    307 => "TemporaryRedirect",
-    400 => "BadRequest",
-    401 => "Unauthorized",
-    403 => "Forbidden",
-    404 => "NotFound",
-    405 => "MethodNotAllowed",
-    409 => "Conflict",
-    411 => "MissingContentLength",
-    412 => "PreconditionFailed",
-    416 => "InvalidRange",
-    429 => "TooManyRequests",
-    500 => "InternalError",
-    502 => "BadGateway",
-    503 => "ServiceUnavailable",
-    504 => "GatewayTimeout"
-  }
-
-  defp status_code(status), do: Map.get(@status_codes, status, "HTTP#{status}")
-
-  @doc """
-  The error for a request that got no response: `TLSError` (permanent: an untrusted
-  certificate or a wrong host name will not fix itself) with the alert's text as cause,
-  `Timeout`, or `ConnectionError` with the socket's reason (e.g. `:econnrefused`) as cause.
-
-      iex> creds = Extask.S3.Credentials.new("AKID", "secret")
-      iex> config = Extask.S3.Config.new!(endpoint: "http://127.0.0.1:1", credentials: creds)
-      iex> request = %{operation: "HeadBucket", method: :head, bucket: "raw"}
-      iex> error = Extask.S3.HTTP.connection_error(config, request,
-      ...>   {:failed_connect, [{:to_address, {'127.0.0.1', 1}}, {:inet, [:inet], :econnrefused}]})
-      iex> {error.code, error.cause, Extask.S3.Error.transient?(error)}
-      {"ConnectionError", :econnrefused, true}
-  """
-  @spec connection_error(Config.t(), request(), term()) :: Error.t()
-  def connection_error(config, request, reason) do
-    base = %Error{
-      operation: request.operation,
-      bucket: request.bucket,
-      key: Map.get(request, :key)
-    }
-
-    where = "#{config.host}:#{config.port}"
-
-    case root_reason(reason) do
-      {:tls_alert, {_alert, description}} ->
-        %{
-          base
-          | code: "TLSError",
-            message: "TLS handshake with #{where} failed",
-            cause: text(description)
-        }
-
-      :timeout ->
-        %{base | code: "Timeout", message: "no response from #{where} in time"}
-
-      other ->
-        %{base | code: "ConnectionError", message: "request to #{where} failed", cause: other}
-    end
-  end
-
-  defp root_reason({:failed_connect, details}) when is_list(details) do
-    case List.keyfind(details, :inet, 0) do
-      {:inet, _families, reason} -> root_reason(reason)
-      nil -> {:failed_connect, details}
-    end
-  end
-
-  defp root_reason({:error, reason}), do: root_reason(reason)
-  defp root_reason({:tls_alert, _} = alert), do: alert
-  defp root_reason(reason), do: reason
-
-  defp text(description) when is_list(description),
-    do: description |> List.to_string() |> String.trim()
-
-  defp text(description), do: inspect(description)
-
-  defp local_error(request, {:file, path}, reason) do
-    %Error{
-      operation: request.operation,
-      bucket: request.bucket,
-      key: Map.get(request, :key),
-      code: "LocalFileError",
-      message: "cannot write #{path}",
-      cause: reason
-    }
-  end
-
-  defp local_error(request, _sink, reason) do
-    %Error{
-      operation: request.operation,
-      bucket: request.bucket,
-      key: Map.get(request, :key),
-      code: "LocalFileError",
-      message: "cannot write the download",
-      cause: reason
-    }
-  end
 end

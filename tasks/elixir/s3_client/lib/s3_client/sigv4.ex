@@ -1,9 +1,10 @@
-defmodule Extask.S3.SigV4 do
+defmodule S3Client.SigV4 do
   @moduledoc """
-  AWS Signature Version 4, pure: canonical request, string to sign, signing key, signature,
+  Internal to the library (used by `S3Client.HTTP` and `S3Client.presigned_url/5`): AWS
+  Signature Version 4, pure — canonical request, string to sign, signing key, signature,
   the `Authorization` header and presigned URLs. No clock, no I/O: the caller passes the
   time, so every step is checked against AWS's published examples
-  (`test/extask/s3/sigv4_test.exs`).
+  (`test/s3_client/sigv4_test.exs`).
 
   The steps, as AWS documents them:
 
@@ -22,7 +23,7 @@ defmodule Extask.S3.SigV4 do
   `"UNSIGNED-PAYLOAD"`).
   """
 
-  alias Extask.S3.Credentials
+  alias S3Client.Credentials
 
   @algorithm "AWS4-HMAC-SHA256"
 
@@ -41,7 +42,7 @@ defmodule Extask.S3.SigV4 do
   @doc """
   The hex SHA-256 of the empty body, the payload hash of every GET, HEAD and DELETE.
 
-      iex> Extask.S3.SigV4.empty_sha256()
+      iex> S3Client.SigV4.empty_sha256()
       "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
   """
   @spec empty_sha256() :: String.t()
@@ -50,7 +51,7 @@ defmodule Extask.S3.SigV4 do
   @doc """
   Lower-case hex SHA-256 of iodata.
 
-      iex> Extask.S3.SigV4.sha256_hex("Welcome to Amazon S3.")
+      iex> S3Client.SigV4.sha256_hex("Welcome to Amazon S3.")
       "44ce7dd67c959e0d3524ffac1771dfbba87d2b6b4b4e99e42034a8b803f8b072"
   """
   @spec sha256_hex(iodata()) :: String.t()
@@ -61,9 +62,9 @@ defmodule Extask.S3.SigV4 do
   characters `A-Z a-z 0-9 - _ . ~` becomes `%XY` (upper-case hex), a space is `%20` (never
   `+`), and `/` is kept only when `keep_slash` is true (object key paths).
 
-      iex> Extask.S3.SigV4.uri_encode("a b+c/d~e*é")
+      iex> S3Client.SigV4.uri_encode("a b+c/d~e*é")
       "a%20b%2Bc%2Fd~e%2A%C3%A9"
-      iex> Extask.S3.SigV4.uri_encode("photos/2026 11/x$y.txt", true)
+      iex> S3Client.SigV4.uri_encode("photos/2026 11/x$y.txt", true)
       "photos/2026%2011/x%24y.txt"
   """
   @spec uri_encode(String.t(), boolean()) :: String.t()
@@ -82,9 +83,9 @@ defmodule Extask.S3.SigV4 do
   The canonical URI of an S3 path: each byte encoded once, `/` kept, always starting with
   `/`. The same string is sent on the wire, so what is signed is what the server sees.
 
-      iex> Extask.S3.SigV4.encode_path("/examplebucket/test$file.text")
+      iex> S3Client.SigV4.encode_path("/examplebucket/test$file.text")
       "/examplebucket/test%24file.text"
-      iex> Extask.S3.SigV4.encode_path("")
+      iex> S3Client.SigV4.encode_path("")
       "/"
   """
   @spec encode_path(String.t()) :: String.t()
@@ -96,11 +97,11 @@ defmodule Extask.S3.SigV4 do
   The canonical query string: names and values encoded with `uri_encode/1`, sorted by
   encoded name then value, joined with `&`; a parameter without value is `name=`.
 
-      iex> Extask.S3.SigV4.canonical_query([{"prefix", "J"}, {"max-keys", "2"}])
+      iex> S3Client.SigV4.canonical_query([{"prefix", "J"}, {"max-keys", "2"}])
       "max-keys=2&prefix=J"
-      iex> Extask.S3.SigV4.canonical_query([{"lifecycle", ""}])
+      iex> S3Client.SigV4.canonical_query([{"lifecycle", ""}])
       "lifecycle="
-      iex> Extask.S3.SigV4.canonical_query([{"continuation-token", "a/b c=d"}, {"list-type", "2"}])
+      iex> S3Client.SigV4.canonical_query([{"continuation-token", "a/b c=d"}, {"list-type", "2"}])
       "continuation-token=a%2Fb%20c%3Dd&list-type=2"
   """
   @spec canonical_query([{String.t(), String.t()}]) :: String.t()
@@ -116,7 +117,7 @@ defmodule Extask.S3.SigV4 do
   trimmed with inner runs of spaces collapsed, sorted by name; repeated names are joined
   with `,`.
 
-      iex> Extask.S3.SigV4.canonical_headers([{"X-Amz-Date", "20150830T123600Z"},
+      iex> S3Client.SigV4.canonical_headers([{"X-Amz-Date", "20150830T123600Z"},
       ...>                                    {"Host", "  example.amazonaws.com "}])
       {"host:example.amazonaws.com\\nx-amz-date:20150830T123600Z\\n", "host;x-amz-date"}
   """
@@ -140,9 +141,9 @@ defmodule Extask.S3.SigV4 do
   @doc """
   The canonical request of `request` (see the module doc).
 
-      iex> Extask.S3.SigV4.canonical_request(%{method: "GET", path: "/", query: [],
+      iex> S3Client.SigV4.canonical_request(%{method: "GET", path: "/", query: [],
       ...>   headers: [{"host", "example.amazonaws.com"}, {"x-amz-date", "20150830T123600Z"}],
-      ...>   payload_hash: Extask.S3.SigV4.empty_sha256()})
+      ...>   payload_hash: S3Client.SigV4.empty_sha256()})
       "GET\\n/\\n\\nhost:example.amazonaws.com\\nx-amz-date:20150830T123600Z\\n\\nhost;x-amz-date\\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
   """
   @spec canonical_request(request()) :: String.t()
@@ -158,7 +159,7 @@ defmodule Extask.S3.SigV4 do
   @doc """
   The credential scope: `date/region/service/aws4_request`.
 
-      iex> Extask.S3.SigV4.credential_scope("20130524T000000Z", %{region: "us-east-1", service: "s3"})
+      iex> S3Client.SigV4.credential_scope("20130524T000000Z", %{region: "us-east-1", service: "s3"})
       "20130524/us-east-1/s3/aws4_request"
   """
   @spec credential_scope(String.t(), scope()) :: String.t()
@@ -169,7 +170,7 @@ defmodule Extask.S3.SigV4 do
   @doc """
   The string to sign for a canonical request.
 
-      iex> Extask.S3.SigV4.string_to_sign("x", "20150830T123600Z",
+      iex> S3Client.SigV4.string_to_sign("x", "20150830T123600Z",
       ...>   %{region: "us-east-1", service: "service"})
       "AWS4-HMAC-SHA256\\n20150830T123600Z\\n20150830/us-east-1/service/aws4_request\\n2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
   """
@@ -185,7 +186,7 @@ defmodule Extask.S3.SigV4 do
   The signing key: the HMAC-SHA256 chain over date (`YYYYMMDD`), region, service and
   `"aws4_request"`, keyed first by `"AWS4" <> secret`. AWS's own example (IAM, 2012):
 
-      iex> key = Extask.S3.SigV4.signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+      iex> key = S3Client.SigV4.signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
       ...>   "20120215", "us-east-1", "iam")
       iex> Base.encode16(key, case: :lower)
       "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d"
@@ -202,11 +203,11 @@ defmodule Extask.S3.SigV4 do
   @doc """
   The hex signature of a string to sign. AWS's IAM `ListUsers` example (2015-08-30):
 
-      iex> key = Extask.S3.SigV4.signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+      iex> key = S3Client.SigV4.signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
       ...>   "20150830", "us-east-1", "iam")
       iex> Base.encode16(key, case: :lower)
       "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
-      iex> Extask.S3.SigV4.signature(key, Enum.join(["AWS4-HMAC-SHA256", "20150830T123600Z",
+      iex> S3Client.SigV4.signature(key, Enum.join(["AWS4-HMAC-SHA256", "20150830T123600Z",
       ...>   "20150830/us-east-1/iam/aws4_request",
       ...>   "f536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59"], "\\n"))
       "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
@@ -284,7 +285,7 @@ defmodule Extask.S3.SigV4 do
   @doc """
   A time as SigV4's `YYYYMMDDTHHMMSSZ` (UTC, seconds).
 
-      iex> Extask.S3.SigV4.amz_date(~U[2013-05-24 00:00:00.123Z])
+      iex> S3Client.SigV4.amz_date(~U[2013-05-24 00:00:00.123Z])
       "20130524T000000Z"
   """
   @spec amz_date(DateTime.t()) :: String.t()

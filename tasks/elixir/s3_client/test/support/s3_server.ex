@@ -1,12 +1,18 @@
-defmodule ExtaskTest.S3Server do
+defmodule S3ClientTest.S3Server do
   @moduledoc """
   The S3 server for tests tagged `:s3` (docs/s3-server.md), as the Python integration tests
   get it: when `S3_ENDPOINT_URL` is set, that server and the `AWS_*` credentials of the
   environment; otherwise a private server (free port, state dir under the temp dir)
   started with `hack/s3-server.sh start` and stopped by the returned function.
+
+  Shared with extask's tests (its mix.exs compiles this directory in the test env), so it
+  uses the client's public API only — except `multipart_upload!/4`, a test fixture the
+  client itself does not offer, which goes through the client's transport.
   """
 
-  @repo_root Path.expand("../../../..", __DIR__)
+  alias S3Client.HTTP
+
+  @repo_root Path.expand("../../../../..", __DIR__)
   @script Path.join([@repo_root, "hack", "s3-server.sh"])
 
   @type settings :: %{
@@ -32,19 +38,19 @@ defmodule ExtaskTest.S3Server do
   For an ExUnit `setup_all`: starts (or finds) the server, stops it when the module's tests
   are done, and returns the context `%{settings: …, config: …}`.
   """
-  @spec start_for_tests!() :: %{settings: settings(), config: Extask.S3.Config.t()}
+  @spec start_for_tests!() :: %{settings: settings(), config: S3Client.Config.t()}
   def start_for_tests! do
     {settings, stop} = start!()
     ExUnit.Callbacks.on_exit(stop)
     %{settings: settings, config: config!(settings)}
   end
 
-  @doc "`Extask.S3.Config` options for the server, plus `extra`."
-  @spec config!(settings(), keyword()) :: Extask.S3.Config.t()
+  @doc "`S3Client.Config` options for the server, plus `extra`."
+  @spec config!(settings(), keyword()) :: S3Client.Config.t()
   def config!(settings, extra \\ []) do
-    creds = Extask.S3.Credentials.new(settings.access_key_id, settings.secret_access_key)
+    creds = S3Client.Credentials.new(settings.access_key_id, settings.secret_access_key)
 
-    Extask.S3.Config.new!(
+    S3Client.Config.new!(
       [
         endpoint: settings.endpoint,
         credentials: creds,
@@ -60,7 +66,10 @@ defmodule ExtaskTest.S3Server do
 
   defp start_private! do
     port = free_port()
-    state_dir = Path.join(System.tmp_dir!(), "extask-s3-#{System.unique_integer([:positive])}")
+
+    state_dir =
+      Path.join(System.tmp_dir!(), "s3client-server-#{System.unique_integer([:positive])}")
+
     env = [{"S3_PORT", Integer.to_string(port)}, {"S3_STATE_DIR", state_dir}]
 
     {output, status} = System.cmd(@script, ["start"], env: env, stderr_to_stdout: true)
@@ -114,5 +123,65 @@ defmodule ExtaskTest.S3Server do
     {:ok, port} = :inet.port(socket)
     :ok = :gen_tcp.close(socket)
     port
+  end
+
+  @doc """
+  Uploads `parts` as one multipart object (CreateMultipartUpload, UploadPart × n,
+  CompleteMultipartUpload) through the client's transport — the client itself has no
+  multipart upload — and returns the object's ETag (`<hex>-<n>`).
+  """
+  @spec multipart_upload!(S3Client.Config.t(), String.t(), String.t(), [binary(), ...]) ::
+          String.t()
+  def multipart_upload!(config, bucket, key, parts) do
+    base = %{bucket: bucket, key: key}
+
+    {:ok, created} =
+      HTTP.request(
+        config,
+        Map.merge(base, %{
+          operation: "CreateMultipartUpload",
+          method: :post,
+          query: [{"uploads", ""}]
+        })
+      )
+
+    [_, upload_id] = Regex.run(~r{<UploadId>([^<]+)</UploadId>}, created.body)
+
+    etags =
+      for {part, n} <- Enum.with_index(parts, 1) do
+        {:ok, response} =
+          HTTP.request(
+            config,
+            Map.merge(base, %{
+              operation: "UploadPart",
+              method: :put,
+              query: [{"partNumber", "#{n}"}, {"uploadId", upload_id}],
+              body: part
+            })
+          )
+
+        {n, response.headers["etag"]}
+      end
+
+    body =
+      "<CompleteMultipartUpload>" <>
+        Enum.map_join(etags, fn {n, etag} ->
+          "<Part><PartNumber>#{n}</PartNumber><ETag>#{etag}</ETag></Part>"
+        end) <> "</CompleteMultipartUpload>"
+
+    {:ok, _} =
+      HTTP.request(
+        config,
+        Map.merge(base, %{
+          operation: "CompleteMultipartUpload",
+          method: :post,
+          query: [{"uploadId", upload_id}],
+          body: body,
+          content_type: "application/xml"
+        })
+      )
+
+    {:ok, %{etag: etag}} = S3Client.head_object(config, bucket, key)
+    etag
   end
 end

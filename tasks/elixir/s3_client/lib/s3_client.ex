@@ -1,28 +1,48 @@
-defmodule Extask.S3 do
+defmodule S3Client do
   @moduledoc """
   An S3 client on OTP only (`:httpc`, `:ssl`, `:crypto`, `:xmerl`): the operations the
   Elixir tasks need, signed with SigV4, retried on transient failures, streamed where
   bodies can be large.
 
-      creds = Extask.S3.Credentials.new(key_id, secret)
-      config = Extask.S3.Config.new!(endpoint: "http://127.0.0.1:39000", credentials: creds)
-      :ok = Extask.S3.create_bucket(config, "raw")
-      {:ok, %{etag: _}} = Extask.S3.put_object(config, "raw", "in/a.json", ~s({"a":1}))
-      {:ok, _} = Extask.S3.get_object(config, "raw", "in/a.json", {:file, "/tmp/a.json"})
-      Extask.S3.stream_objects(config, "raw", prefix: "in/") |> Enum.map(& &1.key)
+      creds = S3Client.Credentials.new(key_id, secret)
+      config = S3Client.Config.new!(endpoint: "http://127.0.0.1:39000", credentials: creds)
+      :ok = S3Client.create_bucket(config, "raw")
+      {:ok, %{etag: _}} = S3Client.put_object(config, "raw", "in/a.json", ~s({"a":1}))
+      {:ok, _} = S3Client.get_object(config, "raw", "in/a.json", {:file, "/tmp/a.json"})
+      S3Client.stream_objects(config, "raw", prefix: "in/") |> Enum.map(& &1.key)
 
-  Every function returns `{:error, %Extask.S3.Error{}}` on failure (after the retries of
-  `Extask.S3.Config`), naming the operation, bucket and key, with the HTTP status and S3
-  error code; `Extask.S3.Error.transient?/1` (and so `Extask.Errors.kind/1`) tells retryable
-  failures (exit 75) from permanent ones (exit 65). The exception is `stream_objects/3`,
-  a lazy stream, which raises that error.
+  Every function returns `{:error, %S3Client.Error{}}` on failure (after the retries of
+  `S3Client.Config`), naming the operation, bucket and key, with the HTTP status and S3
+  error code; `S3Client.Error.transient?/1` tells retryable failures from permanent ones.
+  The exception is `stream_objects/3`, a lazy stream, which raises that error.
 
   Configuration (endpoint, region, path or virtual-host addressing, credentials, TLS,
-  retries, timeouts): `Extask.S3.Config`. Transport, signing and retries:
-  `Extask.S3.HTTP`, `Extask.S3.SigV4`.
+  retries, timeouts): `S3Client.Config`.
+
+  ## The public API
+
+  `S3Client` (this module), `S3Client.Config`, `S3Client.Credentials` and `S3Client.Error`
+  are the library's API; its users call nothing else. The other modules are internal and
+  may change with any commit: `S3Client.HTTP` (transport, retries, streaming, with
+  `S3Client.HTTP.ErrorBuilder` and `S3Client.HTTP.Sink`), `S3Client.SigV4` (signing) and
+  `S3Client.XML` (the S3 documents).
+
+  ## Swapping for ExAws
+
+  The library exists because the build cannot reach Hex. Where Hex is reachable,
+  `ex_aws` + `ex_aws_s3` (with an HTTP client and `sweet_xml`) cover the same operations,
+  and a user of this API changes only its calls: each function here has an `ExAws.S3`
+  counterpart piped into `ExAws.request/2` (`stream_objects/3`: `ExAws.stream!/2`;
+  `copy_object/6`: `put_object_copy/5`; `delete_objects/4`: `delete_multiple_objects/3`;
+  a file sink of `get_object/5`: `download_file/4`; `presigned_url/5` takes the config
+  itself). `S3Client.Config` becomes the `:ex_aws` config (scheme, host, port, region,
+  credentials, retries), `S3Client.Error` becomes `{:error, {:http_error, status, body}}`
+  (a transient/permanent decision then reads the status), and ExAws leaves the quotes on
+  ETags (`unquote_etag/1`).
   """
 
-  alias Extask.S3.{Config, Error, HTTP, SigV4, XML}
+  alias S3Client.{Config, Error, HTTP, SigV4, XML}
+  alias S3Client.HTTP.ErrorBuilder
 
   @typedoc "An object as listings describe it (ETags without quotes)."
   @type object :: XML.object()
@@ -58,6 +78,12 @@ defmodule Extask.S3 do
 
   @type metadata :: %{optional(String.t()) => String.t()}
 
+  @typedoc """
+  Where `get_object/5` writes an object: `{:file, path}` (a temporary file beside `path`,
+  renamed into place once complete) or `{:fun, acc, fun}` (`fun.(chunk, acc)` per chunk).
+  """
+  @type sink :: S3Client.HTTP.Sink.t()
+
   @typedoc "Options of `list_objects/3` and `stream_objects/3`."
   @type list_option ::
           {:prefix, String.t()}
@@ -71,6 +97,9 @@ defmodule Extask.S3 do
           {:content_type, String.t()}
           | {:metadata, metadata()}
           | {:storage_class, String.t()}
+
+  @typedoc "An HTTP method, for `presigned_url/5`."
+  @type method :: HTTP.method()
 
   @typedoc "The outcome of `delete_objects/4`: keys reported deleted, and per-key errors."
   @type delete_result :: XML.delete_result()
@@ -156,7 +185,7 @@ defmodule Extask.S3 do
 
   @doc """
   Every object under the options of `list_objects/3`, as a lazy stream that fetches one
-  page at a time, following continuation tokens. Raises `Extask.S3.Error` if a page
+  page at a time, following continuation tokens. Raises `S3Client.Error` if a page
   cannot be fetched (use `list_all_objects/3` for a result tuple).
   """
   @spec stream_objects(Config.t(), String.t(), [list_option()]) :: Enumerable.t()
@@ -229,7 +258,7 @@ defmodule Extask.S3 do
   Returns the object's info (as `head_object/3`) plus `:bytes` written and `:acc`, the
   function sink's final accumulator (`nil` for a file).
   """
-  @spec get_object(Config.t(), String.t(), String.t(), HTTP.sink(), [{:range, String.t()}]) ::
+  @spec get_object(Config.t(), String.t(), String.t(), sink(), [{:range, String.t()}]) ::
           {:ok, get_result()} | {:error, Error.t()}
   def get_object(%Config{} = config, bucket, key, sink, opts \\ []) do
     headers = if range = opts[:range], do: [{"range", range}], else: []
@@ -441,15 +470,15 @@ defmodule Extask.S3 do
   credentials. Option `:now` fixes the signing time (tests). AWS's S3 example (the scheme
   is not part of what is signed):
 
-      iex> creds = Extask.S3.Credentials.new("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
-      iex> config = Extask.S3.Config.new!(endpoint: "http://s3.amazonaws.com", credentials: creds,
+      iex> creds = S3Client.Credentials.new("AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+      iex> config = S3Client.Config.new!(endpoint: "http://s3.amazonaws.com", credentials: creds,
       ...>   addressing: :virtual_host)
-      iex> url = Extask.S3.presigned_url(config, :get, "examplebucket", "test.txt",
+      iex> url = S3Client.presigned_url(config, :get, "examplebucket", "test.txt",
       ...>   expires_in: 86_400, now: ~U[2013-05-24 00:00:00Z])
       iex> String.ends_with?(url, "X-Amz-Signature=aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404")
       true
   """
-  @spec presigned_url(Config.t(), HTTP.method(), String.t(), String.t(), [
+  @spec presigned_url(Config.t(), method(), String.t(), String.t(), [
           {:expires_in, pos_integer()} | {:now, DateTime.t()}
         ]) :: String.t()
   def presigned_url(%Config{} = config, method, bucket, key, opts \\ []) do
@@ -482,6 +511,18 @@ defmodule Extask.S3 do
     "#{config.scheme}://#{Config.host_header(config, host)}#{path}?#{query_string}"
   end
 
+  @doc """
+  An ETag as this client returns them: without surrounding double quotes (nor spaces),
+  for comparing ETags from other sources with the client's.
+
+      iex> S3Client.unquote_etag(~s( "9b2cf535f27731c974343645a3985328"))
+      "9b2cf535f27731c974343645a3985328"
+      iex> S3Client.unquote_etag(nil)
+      nil
+  """
+  @spec unquote_etag(String.t() | nil) :: String.t() | nil
+  defdelegate unquote_etag(etag), to: XML
+
   # -------------------------------------------------------------------------------- helpers
 
   defp ok({:ok, _response}), do: :ok
@@ -493,7 +534,7 @@ defmodule Extask.S3 do
     Map.put(request, :parse, fn response ->
       case parser.(response.body) do
         {:ok, value} -> {:ok, value}
-        {:error, reason} -> {:error, HTTP.body_error(request, response, reason)}
+        {:error, reason} -> {:error, ErrorBuilder.body_error(request, response, reason)}
       end
     end)
   end

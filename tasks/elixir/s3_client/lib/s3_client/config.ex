@@ -1,14 +1,14 @@
-defmodule Extask.S3.Config do
+defmodule S3Client.Config do
   @moduledoc """
   Where and how the S3 client connects: endpoint, region, addressing style, credentials,
   TLS, retries and timeouts. Built and validated once (`new/1`), then passed to every
-  `Extask.S3` call.
+  `S3Client` call.
 
   Options of `new/1`:
 
     * `:endpoint` (required) — `http://host:port` or `https://host[:port]`, optionally with a
       base path; e.g. `"https://s3.eu-west-1.amazonaws.com"` or `"http://127.0.0.1:39000"`
-    * `:credentials` (required) — an `Extask.S3.Credentials`
+    * `:credentials` (required) — an `S3Client.Credentials`
     * `:region` — the SigV4 signing region, default `"us-east-1"`
     * `:addressing` — `:path` (default; `endpoint/bucket/key`, what S3-compatible servers
       expect) or `:virtual_host` (`bucket.endpoint-host/key`; buckets whose names are not
@@ -23,12 +23,14 @@ defmodule Extask.S3.Config do
     * `:connect_timeout_ms` (default 10,000), `:timeout_ms` — whole request, body
       included, for everything but streamed downloads (default 120,000),
       `:idle_timeout_ms` — longest silence inside a streamed download (default 60,000)
-    * `:log` — an `Extask.Log` for retry warnings (default: none); credentials are never
-      logged
+    * `:on_retry` — a function called before each retry, with the failed attempt's
+      `S3Client.Error` and `%{attempt: n, max_attempts: m, delay_ms: d}` (default: none),
+      e.g. to log a warning; its result is ignored
+
+  A bad option is an `ArgumentError` naming it (never showing the credentials).
   """
 
-  alias Extask.S3.Credentials
-  alias Extask.UsageError
+  alias S3Client.{Credentials, Error}
 
   @enforce_keys [:scheme, :host, :port, :credentials]
   defstruct [
@@ -37,7 +39,7 @@ defmodule Extask.S3.Config do
     :port,
     :credentials,
     :ca_file,
-    :log,
+    :on_retry,
     base_path: "",
     region: "us-east-1",
     addressing: :path,
@@ -51,6 +53,17 @@ defmodule Extask.S3.Config do
   ]
 
   @type addressing :: :path | :virtual_host
+
+  @typedoc "What `:on_retry` is told about the coming retry."
+  @type retry_info :: %{
+          attempt: pos_integer(),
+          max_attempts: pos_integer(),
+          delay_ms: non_neg_integer()
+        }
+
+  @typedoc "Called before each retry (see `:on_retry`)."
+  @type on_retry :: (Error.t(), retry_info() -> any())
+
   @type t :: %__MODULE__{
           scheme: :http | :https,
           host: String.t(),
@@ -67,7 +80,7 @@ defmodule Extask.S3.Config do
           connect_timeout_ms: pos_integer(),
           timeout_ms: pos_integer(),
           idle_timeout_ms: pos_integer(),
-          log: Extask.Log.t() | nil
+          on_retry: on_retry() | nil
         }
 
   @type option ::
@@ -83,7 +96,7 @@ defmodule Extask.S3.Config do
           | {:connect_timeout_ms, pos_integer()}
           | {:timeout_ms, pos_integer()}
           | {:idle_timeout_ms, pos_integer()}
-          | {:log, Extask.Log.t() | nil}
+          | {:on_retry, on_retry() | nil}
 
   @integer_options [
     max_attempts: 1,
@@ -95,20 +108,20 @@ defmodule Extask.S3.Config do
   ]
 
   @doc """
-  Validates `opts` into a config; a bad option is a `Extask.UsageError` naming it.
+  Validates `opts` into a config; a bad option is an `ArgumentError` naming it.
 
-      iex> creds = Extask.S3.Credentials.new("AKID", "secret")
-      iex> {:ok, config} = Extask.S3.Config.new(endpoint: "http://127.0.0.1:39000/", credentials: creds)
+      iex> creds = S3Client.Credentials.new("AKID", "secret")
+      iex> {:ok, config} = S3Client.Config.new(endpoint: "http://127.0.0.1:39000/", credentials: creds)
       iex> {config.scheme, config.host, config.port, config.base_path, config.region}
       {:http, "127.0.0.1", 39000, "", "us-east-1"}
-      iex> {:error, error} = Extask.S3.Config.new(endpoint: "ftp://x", credentials: creds)
+      iex> {:error, error} = S3Client.Config.new(endpoint: "ftp://x", credentials: creds)
       iex> error.message
       ~S(expected endpoint to be an http:// or https:// URL with a host, got: "ftp://x")
-      iex> {:error, error} = Extask.S3.Config.new(endpoint: "http://x", credentials: creds, max_attempts: 0)
+      iex> {:error, error} = S3Client.Config.new(endpoint: "http://x", credentials: creds, max_attempts: 0)
       iex> error.message
       "expected max_attempts to be an integer >= 1, got: 0"
   """
-  @spec new([option()]) :: {:ok, t()} | {:error, UsageError.t()}
+  @spec new([option()]) :: {:ok, t()} | {:error, %ArgumentError{}}
   def new(opts) when is_list(opts) do
     with :ok <- known_options(opts),
          {:ok, {scheme, host, port, base_path}} <- endpoint(Keyword.get(opts, :endpoint)),
@@ -118,7 +131,7 @@ defmodule Extask.S3.Config do
          {:ok, verify_tls} <- boolean(:verify_tls, Keyword.get(opts, :verify_tls, true)),
          {:ok, ca_file} <- ca_file(scheme, verify_tls, Keyword.get(opts, :ca_file)),
          {:ok, integers} <- integers(opts),
-         {:ok, log} <- log(Keyword.get(opts, :log)) do
+         {:ok, on_retry} <- on_retry(Keyword.get(opts, :on_retry)) do
       config = %__MODULE__{
         scheme: scheme,
         host: host,
@@ -129,14 +142,14 @@ defmodule Extask.S3.Config do
         addressing: addressing,
         verify_tls: verify_tls,
         ca_file: ca_file,
-        log: log
+        on_retry: on_retry
       }
 
       {:ok, struct!(config, integers)}
     end
   end
 
-  @doc "Like `new/1`, raising `Extask.UsageError` on a bad option."
+  @doc "Like `new/1`, raising `ArgumentError` on a bad option."
   @spec new!([option()]) :: t()
   def new!(opts) do
     case new(opts) do
@@ -152,10 +165,10 @@ defmodule Extask.S3.Config do
   CA store, and the host name checked against the certificate the way HTTPS clients do
   (`:public_key.pkix_verify_hostname_match_fun(:https)`, which accepts wildcard names).
 
-      iex> creds = Extask.S3.Credentials.new("AKID", "secret")
-      iex> config = Extask.S3.Config.new!(endpoint: "https://s3.example.com", credentials: creds,
+      iex> creds = S3Client.Credentials.new("AKID", "secret")
+      iex> config = S3Client.Config.new!(endpoint: "https://s3.example.com", credentials: creds,
       ...>   ca_file: "/etc/ssl/certs/ca-certificates.crt")
-      iex> opts = Extask.S3.Config.ssl_options(config)
+      iex> opts = S3Client.Config.ssl_options(config)
       iex> {opts[:verify], opts[:cacertfile]}
       {:verify_peer, '/etc/ssl/certs/ca-certificates.crt'}
       iex> is_function(opts[:customize_hostname_check][:match_fun], 2)
@@ -194,8 +207,8 @@ defmodule Extask.S3.Config do
   @doc """
   The endpoint as a URL (no trailing slash).
 
-      iex> creds = Extask.S3.Credentials.new("AKID", "secret")
-      iex> Extask.S3.Config.endpoint_url(Extask.S3.Config.new!(endpoint: "https://s3.example.com:443/base/", credentials: creds))
+      iex> creds = S3Client.Credentials.new("AKID", "secret")
+      iex> S3Client.Config.endpoint_url(S3Client.Config.new!(endpoint: "https://s3.example.com:443/base/", credentials: creds))
       "https://s3.example.com/base"
   """
   @spec endpoint_url(t()) :: String.t()
@@ -207,9 +220,9 @@ defmodule Extask.S3.Config do
   The `Host` header for `host` on this endpoint: the port only when it is not the scheme's
   default, as HTTP clients send it (and as SigV4 must sign it).
 
-      iex> creds = Extask.S3.Credentials.new("AKID", "secret")
-      iex> config = Extask.S3.Config.new!(endpoint: "http://127.0.0.1:39000", credentials: creds)
-      iex> Extask.S3.Config.host_header(config, "127.0.0.1")
+      iex> creds = S3Client.Credentials.new("AKID", "secret")
+      iex> config = S3Client.Config.new!(endpoint: "http://127.0.0.1:39000", credentials: creds)
+      iex> S3Client.Config.host_header(config, "127.0.0.1")
       "127.0.0.1:39000"
   """
   @spec host_header(t(), String.t()) :: String.t()
@@ -221,13 +234,13 @@ defmodule Extask.S3.Config do
     if String.contains?(host, ":"), do: "[#{host}]", else: host
   end
 
-  @known [:endpoint, :credentials, :region, :addressing, :ca_file, :verify_tls, :log] ++
+  @known [:endpoint, :credentials, :region, :addressing, :ca_file, :verify_tls, :on_retry] ++
            Keyword.keys(@integer_options)
 
   defp known_options(opts) do
     case Enum.reject(Keyword.keys(opts), &(&1 in @known)) do
       [] -> :ok
-      unknown -> usage("unknown S3 option(s): #{Enum.map_join(unknown, ", ", &inspect/1)}")
+      unknown -> invalid("unknown S3 option(s): #{Enum.map_join(unknown, ", ", &inspect/1)}")
     end
   end
 
@@ -239,14 +252,14 @@ defmodule Extask.S3.Config do
         {:ok, {String.to_existing_atom(scheme), host, port, base_path}}
 
       _ ->
-        usage(
+        invalid(
           "expected endpoint to be an http:// or https:// URL with a host, got: #{inspect(url)}"
         )
     end
   end
 
   defp endpoint(other),
-    do: usage("expected endpoint to be an http:// or https:// URL, got: #{inspect(other)}")
+    do: invalid("expected endpoint to be an http:// or https:// URL, got: #{inspect(other)}")
 
   defp credentials(%Credentials{access_key_id: id, secret_access_key: secret} = creds)
        when id != "" and secret != "",
@@ -254,28 +267,30 @@ defmodule Extask.S3.Config do
 
   # Never show the value: it may hold the secret.
   defp credentials(_other),
-    do: usage("expected credentials to be an Extask.S3.Credentials with a key id and a secret")
+    do: invalid("expected credentials to be an S3Client.Credentials with a key id and a secret")
 
   defp region(region) when is_binary(region) do
     if region =~ ~r/\A[a-z0-9-]+\z/,
       do: {:ok, region},
-      else: usage("expected region to be like us-east-1, got: #{inspect(region)}")
+      else: invalid("expected region to be like us-east-1, got: #{inspect(region)}")
   end
 
-  defp region(other), do: usage("expected region to be a string, got: #{inspect(other)}")
+  defp region(other), do: invalid("expected region to be a string, got: #{inspect(other)}")
 
   defp addressing(style) when style in [:path, :virtual_host], do: {:ok, style}
 
   defp addressing(other),
-    do: usage("expected addressing to be :path or :virtual_host, got: #{inspect(other)}")
+    do: invalid("expected addressing to be :path or :virtual_host, got: #{inspect(other)}")
 
   defp boolean(_name, value) when is_boolean(value), do: {:ok, value}
-  defp boolean(name, value), do: usage("expected #{name} to be a boolean, got: #{inspect(value)}")
+
+  defp boolean(name, value),
+    do: invalid("expected #{name} to be a boolean, got: #{inspect(value)}")
 
   defp ca_file(_scheme, _verify, path) when is_binary(path) do
     if File.regular?(path),
       do: {:ok, path},
-      else: usage("expected ca_file to name a readable PEM file, got: #{inspect(path)}")
+      else: invalid("expected ca_file to name a readable PEM file, got: #{inspect(path)}")
   end
 
   defp ca_file(:https, true, nil) do
@@ -283,13 +298,13 @@ defmodule Extask.S3.Config do
     _ = :public_key.cacerts_get()
     {:ok, nil}
   rescue
-    _ -> usage("no system CA certificates found for the https endpoint: set ca_file")
+    _ -> invalid("no system CA certificates found for the https endpoint: set ca_file")
   end
 
   defp ca_file(_scheme, _verify, nil), do: {:ok, nil}
 
   defp ca_file(_scheme, _verify, other),
-    do: usage("expected ca_file to be a path, got: #{inspect(other)}")
+    do: invalid("expected ca_file to be a path, got: #{inspect(other)}")
 
   defp integers(opts) do
     Enum.reduce_while(@integer_options, {:ok, []}, fn {name, min}, {:ok, acc} ->
@@ -301,14 +316,16 @@ defmodule Extask.S3.Config do
           {:cont, {:ok, [{name, value} | acc]}}
 
         {:ok, value} ->
-          {:halt, usage("expected #{name} to be an integer >= #{min}, got: #{inspect(value)}")}
+          {:halt, invalid("expected #{name} to be an integer >= #{min}, got: #{inspect(value)}")}
       end
     end)
   end
 
-  defp log(nil), do: {:ok, nil}
-  defp log(%Extask.Log{} = log), do: {:ok, log}
-  defp log(other), do: usage("expected log to be an Extask.Log, got: #{inspect(other)}")
+  defp on_retry(nil), do: {:ok, nil}
+  defp on_retry(fun) when is_function(fun, 2), do: {:ok, fun}
 
-  defp usage(message), do: {:error, %UsageError{message: message}}
+  defp on_retry(other),
+    do: invalid("expected on_retry to be a function of 2 arguments, got: #{inspect(other)}")
+
+  defp invalid(message), do: {:error, %ArgumentError{message: message}}
 end

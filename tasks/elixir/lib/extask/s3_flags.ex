@@ -1,7 +1,9 @@
-defmodule Extask.S3Settings do
+defmodule Extask.S3Flags do
   @moduledoc """
-  The S3 connection every S3 command shares: the same flags, env fallbacks and validation
-  for `discover`, `archive` and any later command, so they cannot drift apart.
+  The S3 flags every S3 command shares, turned into an `S3Client.Config` and a bucket: the
+  same flags, env fallbacks and validation for `discover`, `archive` and any later command,
+  so they cannot drift apart. (The client's own options are `S3Client.Config`'s; this
+  module is the command line's side of them.)
 
   | flag | env fallback | default |
   | --- | --- | --- |
@@ -15,12 +17,12 @@ defmodule Extask.S3Settings do
   `EXTASK_S3_ACCESS_KEY_ID` and `EXTASK_S3_SECRET_ACCESS_KEY` (required), and
   `EXTASK_S3_SESSION_TOKEN` (optional), each also as a `*_FILE` variable naming a file
   (`Extask.Secrets.read/2`). The secret never reaches a log line: `describe/1` shows the
-  endpoint, region, bucket and addressing only, and `Extask.S3.Credentials` inspects as
+  endpoint, region, bucket and addressing only, and `S3Client.Credentials` inspects as
   `"[redacted]"`.
   """
 
-  alias Extask.{Flag, Secrets, UsageError}
-  alias Extask.S3.{Config, Credentials}
+  alias Extask.{Errors, Flag, Log, Secrets, UsageError}
+  alias S3Client.{Config, Credentials}
 
   @enforce_keys [:s3, :bucket]
   defstruct [:s3, :bucket]
@@ -34,7 +36,7 @@ defmodule Extask.S3Settings do
   @doc """
   The shared flags, to be appended to a command's own `flags/0`.
 
-      iex> Enum.map(Extask.S3Settings.flags(), &Extask.Flag.env_var/1)
+      iex> Enum.map(Extask.S3Flags.flags(), &Extask.Flag.env_var/1)
       ["EXTASK_BUCKET", "EXTASK_S3_ENDPOINT_URL", "EXTASK_S3_REGION", "EXTASK_S3_CA_FILE",
        "EXTASK_S3_PATH_STYLE"]
   """
@@ -80,22 +82,23 @@ defmodule Extask.S3Settings do
 
   @doc """
   The S3 client config and bucket from a parsed `Extask.Config` (its `opts` hold the
-  values of `flags/0`, its `env` the credentials). Retry warnings go to `log`. Missing or
-  unreadable credentials are a usage error naming the variable, never its value.
+  values of `flags/0`, its `env` the credentials). Retry warnings go to `log`
+  (`log_retry/3`). Missing or unreadable credentials are a usage error naming the
+  variable, never its value.
 
       iex> {:ok, {:run, config}} = Extask.Config.parse(
       ...>   ["discover", "--run-id", "r1", "--bucket", "polyetl"],
       ...>   %{"EXTASK_S3_ENDPOINT_URL" => "http://127.0.0.1:39000",
       ...>     "EXTASK_S3_ACCESS_KEY_ID" => "AKID", "EXTASK_S3_SECRET_ACCESS_KEY" => "s3cr3t"})
-      iex> {:ok, settings} = Extask.S3Settings.from_config(config)
-      iex> Extask.S3Settings.describe(settings)
+      iex> {:ok, settings} = Extask.S3Flags.from_config(config)
+      iex> Extask.S3Flags.describe(settings)
       %{bucket: "polyetl", s3_endpoint_url: "http://127.0.0.1:39000", s3_region: "us-east-1",
         s3_addressing: "path"}
-      iex> {:error, error} = Extask.S3Settings.from_config(%{config | env: %{}})
+      iex> {:error, error} = Extask.S3Flags.from_config(%{config | env: %{}})
       iex> error.message
       "expected EXTASK_S3_ACCESS_KEY_ID (or EXTASK_S3_ACCESS_KEY_ID_FILE) to be set, got: none"
   """
-  @spec from_config(Extask.Config.t(), Extask.Log.t() | nil) ::
+  @spec from_config(Extask.Config.t(), Log.t() | nil) ::
           {:ok, t()} | {:error, UsageError.t()}
   def from_config(%Extask.Config{opts: opts, env: env}, log \\ nil) do
     with {:ok, key_id} <- required_secret(env, "EXTASK_S3_ACCESS_KEY_ID"),
@@ -120,7 +123,7 @@ defmodule Extask.S3Settings do
   @doc """
   The `--help` note on what is not a flag: the credentials.
 
-      iex> Extask.S3Settings.notes() =~ "EXTASK_S3_SECRET_ACCESS_KEY"
+      iex> Extask.S3Flags.notes() =~ "EXTASK_S3_SECRET_ACCESS_KEY"
       true
   """
   @spec notes() :: String.t()
@@ -151,7 +154,7 @@ defmodule Extask.S3Settings do
       region: opts.s3_region,
       addressing: if(opts.s3_path_style, do: :path, else: :virtual_host),
       ca_file: opts.s3_ca_file,
-      log: log
+      on_retry: on_retry(log)
     ]
 
     case Config.new(config_opts) do
@@ -163,6 +166,28 @@ defmodule Extask.S3Settings do
          %UsageError{message: "invalid S3 settings (--s3-* flags, EXTASK_S3_*)", cause: error}}
     end
   end
+
+  @doc """
+  The warning line of a retried S3 request (the client's `:on_retry`): operation,
+  location, status and code, which attempt failed, the delay, and the error chain.
+  """
+  @spec log_retry(Log.t(), S3Client.Error.t(), Config.retry_info()) :: :ok
+  def log_retry(log, error, retry) do
+    Log.warn(log, "S3 request failed, retrying",
+      operation: error.operation,
+      bucket: error.bucket,
+      key: error.key,
+      status: error.status,
+      code: error.code,
+      attempt: retry.attempt,
+      max_attempts: retry.max_attempts,
+      delay_ms: retry.delay_ms,
+      error: Errors.chain(error)
+    )
+  end
+
+  defp on_retry(nil), do: nil
+  defp on_retry(log), do: &log_retry(log, &1, &2)
 
   defp blank_to_nil(""), do: nil
   defp blank_to_nil(value), do: value

@@ -1,4 +1,4 @@
-defmodule Extask.S3.Credentials do
+defmodule S3Client.Credentials do
   @moduledoc """
   An AWS key pair, with an optional session token (temporary credentials).
 
@@ -6,9 +6,9 @@ defmodule Extask.S3.Credentials do
   shows them as `"[redacted]"`, so a credentials struct (or a config holding one) can be
   printed in a log line, an error or a test failure without leaking them.
 
-      iex> creds = Extask.S3.Credentials.new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+      iex> creds = S3Client.Credentials.new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
       iex> inspect(creds)
-      ~S(#Extask.S3.Credentials<access_key_id: "AKIDEXAMPLE", secret_access_key: "[redacted]", session_token: nil>)
+      ~S(#S3Client.Credentials<access_key_id: "AKIDEXAMPLE", secret_access_key: "[redacted]", session_token: nil>)
   """
 
   @enforce_keys [:access_key_id, :secret_access_key]
@@ -23,7 +23,7 @@ defmodule Extask.S3.Credentials do
   @doc """
   Credentials from an access key id, a secret and an optional session token.
 
-      iex> Extask.S3.Credentials.new("AKID", "secret", "token").session_token
+      iex> S3Client.Credentials.new("AKID", "secret", "token").session_token
       "token"
   """
   @spec new(String.t(), String.t(), String.t() | nil) :: t()
@@ -40,17 +40,18 @@ defmodule Extask.S3.Credentials do
   defimpl Inspect do
     import Inspect.Algebra
 
+    @redacted "[redacted]"
+
     # Plain concatenation of safe values only: nothing here can fail and fall back to
     # Inspect.Error's raw dump of the struct.
     def inspect(creds, opts) do
-      redacted = Extask.Secrets.redacted()
-      token = if creds.session_token, do: redacted, else: nil
+      token = if creds.session_token, do: @redacted, else: nil
 
       concat([
-        "#Extask.S3.Credentials<access_key_id: ",
+        "#S3Client.Credentials<access_key_id: ",
         to_doc(creds.access_key_id, opts),
         ", secret_access_key: ",
-        to_doc(redacted, opts),
+        to_doc(@redacted, opts),
         ", session_token: ",
         to_doc(token, opts),
         ">"

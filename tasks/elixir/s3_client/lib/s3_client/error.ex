@@ -1,20 +1,20 @@
-defmodule Extask.S3.Error do
+defmodule S3Client.Error do
   @moduledoc """
   A failed S3 request: which operation on which bucket and key, the HTTP status, the S3
   error code and message from the response body, the request id, and — for failures
   without a response (connection refused, timeout, TLS) — the `cause`.
 
   `transient?/1` says whether retrying can help (5xx, throttling, timeouts, connection
-  errors); `Extask.Errors.kind/1` uses it to map an S3 error onto the exit codes (75 for
-  transient, 65 for permanent). The client has already retried transient errors, within its
-  bounded attempts, by the time one is returned (`attempts`).
+  errors), for callers to choose between a later retry and giving up (extask maps it onto
+  its exit codes: 75 for transient, 65 for permanent). The client has already retried
+  transient errors, within its bounded attempts, by the time one is returned (`attempts`).
 
-      iex> error = %Extask.S3.Error{operation: "GetObject", bucket: "raw", key: "a/b.json",
+      iex> error = %S3Client.Error{operation: "GetObject", bucket: "raw", key: "a/b.json",
       ...>   status: 404, code: "NoSuchKey", message: "The specified key does not exist.",
       ...>   request_id: "17A2"}
       iex> Exception.message(error)
       "GetObject s3://raw/a/b.json failed: HTTP 404 NoSuchKey: The specified key does not exist. (request id 17A2)"
-      iex> Extask.S3.Error.transient?(error)
+      iex> S3Client.Error.transient?(error)
       false
   """
 
@@ -60,15 +60,15 @@ defmodule Extask.S3.Error do
   (connection refused or reset, timeout, truncated body). TLS failures (untrusted
   certificate, wrong host name) and other 4xx are permanent.
 
-      iex> Extask.S3.Error.transient?(%Extask.S3.Error{operation: "PutObject", status: 503, code: "SlowDown"})
+      iex> S3Client.Error.transient?(%S3Client.Error{operation: "PutObject", status: 503, code: "SlowDown"})
       true
-      iex> Extask.S3.Error.transient?(%Extask.S3.Error{operation: "PutObject", status: 400, code: "RequestTimeout"})
+      iex> S3Client.Error.transient?(%S3Client.Error{operation: "PutObject", status: 400, code: "RequestTimeout"})
       true
-      iex> Extask.S3.Error.transient?(%Extask.S3.Error{operation: "HeadObject", status: 403, code: "Forbidden"})
+      iex> S3Client.Error.transient?(%S3Client.Error{operation: "HeadObject", status: 403, code: "Forbidden"})
       false
-      iex> Extask.S3.Error.transient?(%Extask.S3.Error{operation: "HeadBucket", code: "ConnectionError", cause: :econnrefused})
+      iex> S3Client.Error.transient?(%S3Client.Error{operation: "HeadBucket", code: "ConnectionError", cause: :econnrefused})
       true
-      iex> Extask.S3.Error.transient?(%Extask.S3.Error{operation: "HeadBucket", code: "TLSError"})
+      iex> S3Client.Error.transient?(%S3Client.Error{operation: "HeadBucket", code: "TLSError"})
       false
   """
   @spec transient?(t()) :: boolean()
@@ -80,10 +80,10 @@ defmodule Extask.S3.Error do
 
   @doc """
   The message: operation, `s3://bucket/key`, status, S3 code and message, request id; the
-  attempt count when the request was retried. The `cause` is not repeated here:
-  `Extask.Errors.chain/1` appends it.
+  attempt count when the request was retried. The `cause` is not repeated here: a caller
+  that reports cause chains appends it.
 
-      iex> Exception.message(%Extask.S3.Error{operation: "HeadBucket", bucket: "raw",
+      iex> Exception.message(%S3Client.Error{operation: "HeadBucket", bucket: "raw",
       ...>   code: "ConnectionError", message: "connection failed", attempts: 4})
       "HeadBucket s3://raw failed: ConnectionError: connection failed (after 4 attempts)"
   """
@@ -108,9 +108,9 @@ defmodule Extask.S3.Error do
   @doc """
   Where the failed request pointed, as an `s3://` URL.
 
-      iex> Extask.S3.Error.location(%Extask.S3.Error{operation: "ListObjectsV2", bucket: "raw"})
+      iex> S3Client.Error.location(%S3Client.Error{operation: "ListObjectsV2", bucket: "raw"})
       "s3://raw"
-      iex> Extask.S3.Error.location(%Extask.S3.Error{operation: "ListBuckets"})
+      iex> S3Client.Error.location(%S3Client.Error{operation: "ListBuckets"})
       "s3://"
   """
   @spec location(t()) :: String.t()
