@@ -36,13 +36,13 @@ images: ## Build the task images (base images built locally when none can be pul
 	hack/images.sh build
 
 base-images: ## Only make sure the base images exist (pull, or build from Debian packages)
-	hack/base-images.sh
+	hack/machine/base-images.sh
 
 ##@ Test
 
 test: lint test-python test-rust test-elixir images test-contract test-dags test-integration test-e2e ## Lint + every test level that runs here
 
-test-python: ## Python task unit tests (tasks/python)
+test-python: ## Python task tests (tasks/python): CLI, and each command against the S3 server and chDB
 	hack/test.sh python
 
 test-rust: ## Rust task tests (tasks/rust), incl. tests running the real binary
@@ -108,7 +108,7 @@ kind-load: ## Load every image `make images` builds into the cluster
 	hack/kind.sh load
 
 kind-node-image: ## Only build (or find) the local kind node image
-	hack/kind-node.sh image
+	hack/machine/kind-node.sh image
 
 ##@ Services
 

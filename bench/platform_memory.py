@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import subprocess
 
-from polyetl.cluster import Cluster
+from platform_driver.cluster import Cluster
 
 # cgroup v1 (the node's layout) and v2, with the systemd driver: QoS slice, then pod slice.
 ROOTS = (

@@ -40,10 +40,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from polyetl.airflow import Airflow
-from polyetl.cluster import Cluster, hack
-from polyetl.dags_test import DagsTest
-from polyetl.pods import PodRecorder, core_api
+from platform_driver.airflow import Airflow
+from platform_driver.cluster import Cluster, hack
+from platform_driver.dags_test import DagsTest
+from platform_driver.pods import PodRecorder, core_api
 
 DAG = """
 from datetime import datetime

@@ -7,7 +7,7 @@
 #   3. cluster: the kind cluster `$KIND_CLUSTER_NAME` (default polyetl), created or reused;
 #   4. deploy: the images loaded into it, the platform applied (hack/deploy.sh: namespace, RBAC,
 #      ClickHouse source + destination, S3, PostgreSQL, Airflow, generated Secrets);
-#   5. pipelines: python -m polyetl.demo — seed data, trigger s3_ingest and clickhouse_db_sync
+#   5. pipelines: python -m platform_driver.demo — seed data, trigger s3_ingest and clickhouse_db_sync
 #      through Airflow's REST API, follow them, print the summary and where the UI is. Exit 1
 #      if a run failed or a figure differs from what the seed implies.
 #
@@ -43,7 +43,7 @@ main() {
   stage 2 images hack/images.sh build
   stage 3 cluster hack/kind.sh up
   stage 4 deploy load_and_deploy
-  stage 5 pipelines uv run --frozen python -m polyetl.demo
+  stage 5 pipelines uv run --frozen python -m platform_driver.demo
 }
 
 main "$@"

@@ -84,8 +84,8 @@ build_one() {
 }
 
 build() {
-  "$REPO_ROOT/hack/docker.sh" start
-  "$REPO_ROOT/hack/base-images.sh"
+  "$REPO_ROOT/hack/machine/docker.sh" start
+  "$REPO_ROOT/hack/machine/base-images.sh"
   local wanted=("$@") entry lang tool name built=()
   for entry in "${TASK_IMAGES[@]}"; do
     read -r lang tool <<<"$entry"

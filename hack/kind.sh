@@ -11,7 +11,7 @@
 #
 # Node image: KIND_NODE=auto (default) pulls the official image pinned in
 # hack/kind-versions.sh when a registry answers, else builds one locally
-# (hack/kind-node.sh, cached); KIND_NODE=pull|local forces one way; KIND_NODE_IMAGE=<ref>
+# (hack/machine/kind-node.sh, cached); KIND_NODE=pull|local forces one way; KIND_NODE_IMAGE=<ref>
 # uses that image as is.
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -29,7 +29,7 @@ LOADED_FILE="$KIND_STATE/loaded-$CLUSTER"
 
 tools() {
   if [[ ! -x "$KIND" || ! -x "$KUBECTL_BIN" ]]; then
-    "$REPO_ROOT/hack/kind-node.sh" tools
+    "$REPO_ROOT/hack/machine/kind-node.sh" tools
   fi
 }
 
@@ -54,11 +54,11 @@ node_image() {
     local) ;;
     *) die "expected KIND_NODE to be one of auto, pull, local, got: \"$MODE\"" ;;
   esac
-  "$REPO_ROOT/hack/kind-node.sh" image
+  "$REPO_ROOT/hack/machine/kind-node.sh" image
 }
 
 cmd_up() {
-  "$REPO_ROOT/hack/docker.sh" start
+  "$REPO_ROOT/hack/machine/docker.sh" start
   tools
   mkdir -p "$KIND_STATE"
   local t0=$SECONDS

@@ -32,7 +32,7 @@ elixir_lint() {
 
 shell_lint() {
   if command -v shellcheck >/dev/null; then
-    (cd "$REPO_ROOT" && run shellcheck -x hack/*.sh hack/runc-capclamp images/*/*.sh .ci/run)
+    (cd "$REPO_ROOT" && run shellcheck -x hack/*.sh hack/machine/*.sh hack/machine/runc-capclamp images/*/*.sh .ci/run)
   else
     die "shellcheck not installed: run 'make setup'"
   fi

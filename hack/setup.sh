@@ -54,7 +54,7 @@ main() {
   apt_packages
   toolchains
   python_tools
-  "$REPO_ROOT/hack/docker.sh" start
+  "$REPO_ROOT/hack/machine/docker.sh" start
 }
 
 main "$@"

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from polyetl.containers import as_the_cluster_runs
+from platform_driver.containers import as_the_cluster_runs
 from tests.contract.harness import IMAGES, XCOM_DIR, Container, Run, TaskImage, parse_lines
 
 

@@ -3,7 +3,7 @@
 The session makes (or reuses) the cluster `$KIND_CLUSTER_NAME` (default `polyetl-e2e`, so a
 developer's `polyetl` cluster is never touched) with `make kind-up`, loads the images with
 `make kind-load`, and hands tests a `Cluster` to run kubectl against it. The first run on a
-machine builds the node image from source (see hack/kind-node.sh; cached afterwards).
+machine builds the node image from source (see hack/machine/kind-node.sh; cached afterwards).
 """
 
 from __future__ import annotations

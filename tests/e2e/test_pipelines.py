@@ -1,7 +1,7 @@
 """Both pipelines on the kind cluster, run by the Airflow `make deploy` installs there —
 triggered through its REST API with their conf, executed by the scheduler's
 KubernetesExecutor (a worker pod per task try, starting the task's own pod) — the same path
-as `make demo` (src/polyetl), with the outcomes asserted:
+as `make demo` (src/platform_driver), with the outcomes asserted:
 
 * s3_ingest lands exactly the generator's good rows, quarantines exactly its bad rows per
   reason, archives every raw object; a second run with the same objects delivered again
@@ -34,13 +34,13 @@ from typing import Any
 
 import pytest
 
-from polyetl import seed
-from polyetl.airflow import Airflow, DagRun
-from polyetl.cluster import Cluster as Platform
-from polyetl.cluster import hack
-from polyetl.demo import quarantined
-from polyetl.pods import PodRecorder, core_api
-from polyetl.state import (
+from platform_driver import seed
+from platform_driver.airflow import Airflow, DagRun
+from platform_driver.cluster import Cluster as Platform
+from platform_driver.cluster import hack
+from platform_driver.demo import quarantined
+from platform_driver.pods import PodRecorder, core_api
+from platform_driver.state import (
     IngestState,
     Services,
     ingest_state,

@@ -34,13 +34,13 @@ import pytest
 from airflow.providers.cncf.kubernetes.pod_generator import make_safe_label_value
 from kubernetes import client as k8s_client
 
-from polyetl import seed
-from polyetl.airflow import Airflow, DagRun
-from polyetl.cluster import Cluster as Platform
-from polyetl.cluster import hack
-from polyetl.demo import quarantined
-from polyetl.pods import Pod, PodRecorder, core_api
-from polyetl.state import Services, ingest_state, keys, services
+from platform_driver import seed
+from platform_driver.airflow import Airflow, DagRun
+from platform_driver.cluster import Cluster as Platform
+from platform_driver.cluster import hack
+from platform_driver.demo import quarantined
+from platform_driver.pods import Pod, PodRecorder, core_api
+from platform_driver.state import Services, ingest_state, keys, services
 from tests.e2e.conftest import DEPLOY_ENV, Cluster
 
 pytestmark = pytest.mark.kind

@@ -21,8 +21,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from polyetl.airflow import Airflow
-from polyetl.cluster import Cluster as Platform
+from platform_driver.airflow import Airflow
+from platform_driver.cluster import Cluster as Platform
 from tests.e2e.conftest import Cluster
 
 pytestmark = pytest.mark.kind

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pytask.cli import run
 
-from polyetl.containers import docker_run
+from platform_driver.containers import docker_run
 from tests.contract.harness import image_refs
 from tests.support.chdb_http import ChdbEndpoint
 from tests.support.s3 import S3Settings

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from polyetl.containers import docker_run
+from platform_driver.containers import docker_run
 from taskpods import Outcome, decide
 from tests.contract.harness import image_refs
 

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Build a kind node image from source when none can be pulled (no registry on the machine).
 #
-#   hack/kind-node.sh image     make sure the node image exists; print its name
-#   hack/kind-node.sh binaries  only build the Go binaries (into the cache)
-#   hack/kind-node.sh tools     only kind and kubectl (with the rest of the Kubernetes build)
-#   hack/kind-node.sh name      print the node image name this recipe produces
+#   hack/machine/kind-node.sh image     make sure the node image exists; print its name
+#   hack/machine/kind-node.sh binaries  only build the Go binaries (into the cache)
+#   hack/machine/kind-node.sh tools     only kind and kubectl (with the rest of the Kubernetes build)
+#   hack/machine/kind-node.sh name      print the node image name this recipe produces
 #
 # What kind's own `kind build node-image` + `kindest/base` do, from what this machine can
 # reach (Go module proxy, Debian packages):
@@ -22,7 +22,7 @@
 #      into containerd inside a running build container, then `docker commit`.
 # Every artifact is cached in $POLYETL_CACHE/kind/, keyed by the versions that make it.
 set -o errexit -o nounset -o pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 source "$REPO_ROOT/hack/kind-versions.sh"
 
 # GONOSUMDB: the checksum database answers 404 for some k8s.io staging modules (seen for
@@ -160,7 +160,7 @@ component_images() {
   [[ -f "$IMAGES_DIR/.done" ]] && return
   local k8s="$BIN_ROOT/kubernetes-$K8S_VERSION" c ctx
   rm -rf "$IMAGES_DIR.tmp" && mkdir -p "$IMAGES_DIR.tmp"
-  "$REPO_ROOT/hack/base-images.sh" >/dev/null
+  "$REPO_ROOT/hack/machine/base-images.sh" >/dev/null
   for c in kube-apiserver kube-controller-manager kube-scheduler; do
     static_image "$c" "$k8s/$c" "registry.k8s.io/$c:$K8S_VERSION"
   done
@@ -201,7 +201,7 @@ socat,ebtables"
 
 # Changes to this recipe change the node image's tag, so a stale image is never reused.
 recipe_hash() {
-  cat "$REPO_ROOT/hack/kind-node.sh" "$REPO_ROOT/hack/kind-versions.sh" | sha256sum | cut -c1-12
+  cat "$REPO_ROOT/hack/machine/kind-node.sh" "$REPO_ROOT/hack/kind-versions.sh" | sha256sum | cut -c1-12
 }
 
 node_image_name() { echo "$IMAGE_PREFIX/kind-node:$K8S_VERSION-$(recipe_hash)"; }

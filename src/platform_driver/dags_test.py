@@ -1,7 +1,7 @@
 """The quick inner loop: `airflow dags test` on the host with SQLite metadata in a home of its
 own, running the DAGs' operators against the cluster as the operators' service account (never
 cluster admin). No scheduler, no worker pods, no UI: what a DAG author uses to try a DAG in
-seconds. The main job runs through the Airflow deployed on the cluster (polyetl.airflow)."""
+seconds. The main job runs through the Airflow deployed on the cluster (platform_driver.airflow)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from polyetl.airflow import DagRun, TaskInstance, epoch
-from polyetl.cluster import REPO_ROOT, Cluster
+from platform_driver.airflow import DagRun, TaskInstance, epoch
+from platform_driver.cluster import REPO_ROOT, Cluster
 
 
 class DagsTestError(RuntimeError):

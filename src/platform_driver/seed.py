@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from polyetl.containers import docker_run
+from platform_driver.containers import docker_run
 
 # Bad rows per kind that exists in each provider's format: a little of everything.
 COMMON_BAD = (

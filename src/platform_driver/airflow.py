@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from polyetl.cluster import Cluster
+from platform_driver.cluster import Cluster
 
 TaskKey = tuple[str, int]  # (task_id, map_index); -1 for a task that isn't mapped
 API_SERVICE = "airflow-api-server"

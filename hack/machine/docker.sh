@@ -3,7 +3,7 @@
 # `start` launches Debian's dockerd in the background (log in the cache dir) and waits until
 # it answers; on a laptop with Docker Desktop or a systemd-managed engine it does nothing.
 set -o errexit -o nounset -o pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 usage() { echo "usage: $0 start|status" >&2; exit 64; }
 
@@ -11,7 +11,7 @@ PID_FILE="$POLYETL_CACHE/dockerd.pid"
 CLAMP_RUNTIME="polyetl-runc"
 
 # True when root lacks capabilities the kernel has (a reduced bounding set): then runc fails
-# every --privileged container unless dockerd runs them through hack/runc-capclamp.
+# every --privileged container unless dockerd runs them through hack/machine/runc-capclamp.
 restricted_caps() {
   local last bnd
   last="$(cat /proc/sys/kernel/cap_last_cap 2>/dev/null)" || return 1
@@ -23,13 +23,13 @@ start() {
   local flags=()
   if restricted_caps; then
     mkdir -p "$POLYETL_CACHE/bin"
-    install -m 0755 "$REPO_ROOT/hack/runc-capclamp" "$POLYETL_CACHE/bin/$CLAMP_RUNTIME"
+    install -m 0755 "$REPO_ROOT/hack/machine/runc-capclamp" "$POLYETL_CACHE/bin/$CLAMP_RUNTIME"
     flags=(--add-runtime "$CLAMP_RUNTIME=$POLYETL_CACHE/bin/$CLAMP_RUNTIME" --default-runtime "$CLAMP_RUNTIME")
   fi
   if docker info >/dev/null 2>&1; then
     if [[ ${#flags[@]} -gt 0 && "$(docker info --format '{{.DefaultRuntime}}')" != "$CLAMP_RUNTIME" ]]; then
       if ! { [[ -f "$PID_FILE" ]] && kill -0 "$(<"$PID_FILE")" 2>/dev/null; }; then
-        die "this machine's root lacks capabilities (CapBnd) and the running dockerd was not started with hack/runc-capclamp; stop it and rerun 'make setup'"
+        die "this machine's root lacks capabilities (CapBnd) and the running dockerd was not started with hack/machine/runc-capclamp; stop it and rerun 'make setup'"
       fi
       log "docker engine: restarting dockerd with the capability clamp (privileged containers need it here)"
       local pid

@@ -2,7 +2,7 @@
 what happened. `make demo` brings up the cluster, images, services and Airflow first
 (hack/demo.sh), then:
 
-    python -m polyetl.demo [--inner-loop [--airflow-home DIR]]
+    python -m platform_driver.demo [--inner-loop [--airflow-home DIR]]
 
 1. seed: provider feeds from the shared generator into S3 (raw/…), a source database in
    ClickHouse (`analytics`: three tables);
@@ -29,11 +29,18 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from polyetl import seed
-from polyetl.airflow import Airflow, DagRun
-from polyetl.cluster import Cluster, hack
-from polyetl.dags_test import DagsTest
-from polyetl.state import IngestState, Services, ingest_state, services, staging_left, sync_state
+from platform_driver import seed
+from platform_driver.airflow import Airflow, DagRun
+from platform_driver.cluster import Cluster, hack
+from platform_driver.dags_test import DagsTest
+from platform_driver.state import (
+    IngestState,
+    Services,
+    ingest_state,
+    services,
+    staging_left,
+    sync_state,
+)
 
 BUCKET = "polyetl"
 DATABASE = "analytics"

@@ -6,7 +6,7 @@
 # Dockerfiles stay the same everywhere. BASE_IMAGES=pull|local|auto (default auto: pull,
 # and build locally when the pull fails).
 set -o errexit -o nounset -o pipefail
-source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 
 RUST_VERSION="${RUST_VERSION:-1.95}"
 MODE="${BASE_IMAGES:-auto}"

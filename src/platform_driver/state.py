@@ -12,7 +12,7 @@ import boto3  # type: ignore[import-untyped]
 import clickhouse_connect
 from pytask.clickhouse import sync
 
-from polyetl.cluster import Cluster
+from platform_driver.cluster import Cluster
 
 S3_REGION = "us-east-1"
 
