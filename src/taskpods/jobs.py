@@ -99,7 +99,7 @@ class TaskJob(TaskPodMixin, KubernetesJobOperator):
             "wait_until_job_complete": True,
             "parallelism": 1,
             "completions": 1,
-            "job_poll_interval": 2,
+            "job_poll_interval": 1,  # like the pod's start-up check: seconds count per task
             "ttl_seconds_after_finished": self.settings.job_ttl_s,
         }
 

@@ -98,6 +98,23 @@ def test_node_pool_sets_affinity_and_toleration() -> None:
     assert task.backoff_limit == 0  # retries stay Airflow's, so exit codes keep their meaning
 
 
+def test_a_started_pod_is_noticed_within_a_second_and_a_task_may_say_otherwise() -> None:
+    """The provider checks a starting pod every 5 s unless told; a task's own value wins."""
+    with DAG("startup"):
+        quick = RustTask(task_id="quick", command=["selfcheck"], settings=settings())
+        patient = RustTask(
+            task_id="patient",
+            command=["selfcheck"],
+            settings=settings(),
+            startup_check_interval_seconds=10,
+        )
+        job = PythonJob(task_id="job", command=["plan"], settings=settings())
+    assert quick.startup_check_interval_seconds == 1
+    assert patient.startup_check_interval_seconds == 10
+    assert job.startup_check_interval_seconds == 1
+    assert job.job_poll_interval == 1
+
+
 def test_bad_size_is_refused() -> None:
     with (
         pytest.raises(
