@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from platform_driver.airflow import Airflow
@@ -104,19 +104,20 @@ def finished_ingest_run(platform: Platform) -> tuple[str, int, str]:
     pytest.fail("no successful s3_ingest run with a transform: run tests/e2e/test_pipelines.py")
 
 
-def open_login(page: Page, url: str, failed: list[str]) -> None:
-    """The login page, whole. kubectl port-forward (the test's way in, not the product) now
-    and then drops a connection and the page misses a script: then it is loaded again."""
-    username = page.get_by_label(re.compile("username", re.IGNORECASE))
+def open_rendered(page: Page, url: str, ready: Locator, failed: list[str]) -> None:
+    """Open a page of the UI and wait until `ready` shows. kubectl port-forward (the test's way
+    in, not the product) now and then drops a connection and the single-page app misses a
+    script, leaving a blank page: then it is loaded again (three tries, 30 s each)."""
     for attempt in range(3):
         page.goto(url) if attempt == 0 else page.reload()
         try:
-            username.wait_for(timeout=30_000)
+            ready.first.wait_for(timeout=30_000)
         except PlaywrightTimeoutError:
-            print(f"login page incomplete (attempt {attempt + 1}); failed requests: {failed}")
+            print(f"{url} incomplete (attempt {attempt + 1}); failed requests: {failed}")
         else:
             return
-    pytest.fail(f"the login page never rendered; failed requests: {failed}")
+    shot(page, "incomplete")
+    pytest.fail(f"{url} never rendered {ready}; failed requests: {failed}")
 
 
 def test_a_user_logs_in_and_reads_a_finished_task_log(
@@ -156,29 +157,33 @@ def read_a_task_log_in_the_ui(
     failed: list[str],
 ) -> None:
     """Log in, see both DAGs, open the run, open the transform's log, find the task's line."""
-    open_login(page, f"{ui}/", failed)
+    open_rendered(page, f"{ui}/", page.get_by_label(re.compile("username", re.IGNORECASE)), failed)
     page.get_by_label(re.compile("username", re.IGNORECASE)).fill("admin")
     page.get_by_label(re.compile("password", re.IGNORECASE)).fill(password)
     shot(page, "1-login")
     page.get_by_role("button", name=re.compile("sign in", re.IGNORECASE)).click()
     page.wait_for_url(re.compile(r"^(?!.*/auth/login).*$"))  # logged in: away from the form
 
-    page.goto(f"{ui}/dags")
-    expect(page.get_by_role("link", name="s3_ingest", exact=True)).to_be_visible()
+    open_rendered(
+        page, f"{ui}/dags", page.get_by_role("link", name="s3_ingest", exact=True), failed
+    )
     expect(page.get_by_role("link", name="clickhouse_db_sync", exact=True)).to_be_visible()
     shot(page, "2-dags")
     page.get_by_role("link", name="s3_ingest", exact=True).click()
     expect(page).to_have_url(re.compile("/dags/s3_ingest"))
 
     run = f"{ui}/dags/s3_ingest/runs/{quote(run_id, safe='')}"
-    page.goto(run)
-    expect(page.get_by_text(run_id).first).to_be_visible()
+    open_rendered(page, run, page.get_by_text(run_id), failed)
     expect(page.get_by_text("Success").first).to_be_visible()
     expect(page.get_by_role("link", name="ingest.transform", exact=True)).to_be_visible()
     shot(page, "3-run")
 
-    page.goto(f"{run}/tasks/ingest.transform/mapped/{map_index}")
-    expect(page.get_by_text("RustTask").first).to_be_visible()
+    open_rendered(
+        page,
+        f"{run}/tasks/ingest.transform/mapped/{map_index}",
+        page.get_by_text("RustTask"),
+        failed,
+    )
     expect(page.get_by_text(line).first).to_be_visible()  # the task's own line, from S3
     path = shot(page, "4-transform-log")
     print(f"screenshots: {SHOTS} (last: {path.name})")
