@@ -6,14 +6,19 @@
 //! mapping parses them. Chosen rows are made bad in exactly one way each, per kind and
 //! fraction, and the [`Summary`] says how many of each were written, so a test can assert
 //! the transform's quarantine counts exactly. Same seed, same bytes (own `SplitMix64`).
+//!
+//! [`generate_to`] can also list the event id and line of every good row (what the
+//! transform stages), and [`Spec::revision`] > 0 re-delivers the same feed with about a
+//! quarter of the good rows' values (odds, scores, players) changed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{self, Write};
 
 use serde_json::{Map, Number, Value};
 
 use crate::transform::Reason;
-use crate::transform::mapping::{Column, Format, Kind, Mapping, Part};
+use crate::transform::mapping::{Column, ColumnSpec, Format, Kind, Mapping, Part};
+use crate::transform::values::OddsFormat;
 
 /// `SplitMix64`: tiny, fast, good enough for test data, stable across versions.
 #[derive(Debug, Clone)]
@@ -80,7 +85,14 @@ pub struct Spec {
     pub seed: u64,
     /// Fraction of rows made bad, per kind (a row is bad in one way at most).
     pub bad: BTreeMap<Reason, f64>,
+    /// 0: the feed of `seed`. N > 0: the same feed (rows, ids, bad rows, lines) with about
+    /// [`REVISED_SHARE`] of the good rows carrying other values, chosen by `seed`, N and
+    /// the row: a provider re-delivering corrected events.
+    pub revision: u64,
 }
+
+/// The share of good rows a revision changes.
+pub const REVISED_SHARE: f64 = 0.25;
 
 /// What was written.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -93,6 +105,8 @@ pub struct Summary {
     pub bad: BTreeMap<Reason, u64>,
     /// Bytes written (before compression).
     pub bytes: u64,
+    /// Good rows whose values the revision changed (0 for revision 0).
+    pub revised: u64,
 }
 
 /// Checks that every kind applies to the mapping's format and the fractions make sense.
@@ -180,6 +194,17 @@ impl Gen {
         }
     }
 
+    /// The text the transform reads from this value for an event id: the CSV field, or
+    /// the JSON string or number (as `serde_json` writes it).
+    fn id_text(&self, json: bool) -> String {
+        match self {
+            Self::Float(f, _) if json => {
+                Number::from_f64(*f).map_or_else(String::new, |n| n.to_string())
+            }
+            other => other.text(),
+        }
+    }
+
     fn json(&self) -> Value {
         match self {
             Self::Text(t) => Value::from(t.clone()),
@@ -194,6 +219,20 @@ impl Gen {
 /// # Errors
 /// A write error of `out`.
 pub fn generate(mapping: &Mapping, spec: &Spec, out: &mut dyn Write) -> io::Result<Summary> {
+    generate_to(mapping, spec, out, None)
+}
+
+/// [`generate`], and to `ids` one line per good row (a row the transform stages), in line
+/// order: `<event_id>\t<source_line>\n`, the id exactly as the transform builds it.
+///
+/// # Errors
+/// A write error of `out` or `ids`.
+pub fn generate_to(
+    mapping: &Mapping,
+    spec: &Spec,
+    out: &mut dyn Write,
+    mut ids: Option<&mut dyn Write>,
+) -> io::Result<Summary> {
     let mut rng = SplitMix64::new(spec.seed);
     let order = match &mapping.format {
         Format::Csv { columns, .. } if !columns.is_empty() => columns.clone(),
@@ -201,6 +240,7 @@ pub fn generate(mapping: &Mapping, spec: &Spec, out: &mut dyn Write) -> io::Resu
     };
     let mut summary = Summary::default();
     let mut counting = Counting { out, bytes: 0 };
+    let mut line = 0_u64;
     if let Format::Csv {
         dialect,
         header: true,
@@ -208,24 +248,33 @@ pub fn generate(mapping: &Mapping, spec: &Spec, out: &mut dyn Write) -> io::Resu
     } = &mapping.format
     {
         writeln!(counting, "{}", dialect.join(&order))?;
+        line += 1;
     }
+    let revisable = revisable(mapping);
     let mut last_good: Option<Vec<u8>> = None;
     for i in 0..spec.rows {
         let mut kind = choose(&mut rng, spec);
         if kind == Some(Reason::DuplicateKey) && last_good.is_none() {
             kind = None;
         }
-        let mut values = good_values(mapping, &mut rng, i);
-        let line = match kind {
+        let mut values = good_values(mapping, &mut rng, i, id_base(spec.seed) + i + 1);
+        line += 1;
+        let line_bytes = match kind {
             Some(Reason::DuplicateKey) => last_good.clone().unwrap_or_default(),
             Some(kind) => bad_line(mapping, &order, &mut values, kind),
             None => {
-                let line = render(mapping, &order, &values);
-                last_good = Some(line.clone());
-                line
+                if spec.revision > 0 && revise(&revisable, &mut values, spec, i) {
+                    summary.revised += 1;
+                }
+                if let Some(ids) = ids.as_deref_mut() {
+                    writeln!(ids, "{}\t{line}", event_id(mapping, &values))?;
+                }
+                let rendered = render(mapping, &order, &values);
+                last_good = Some(rendered.clone());
+                rendered
             }
         };
-        counting.write_all(&line)?;
+        counting.write_all(&line_bytes)?;
         counting.write_all(b"\n")?;
         summary.rows += 1;
         match kind {
@@ -235,6 +284,107 @@ pub fn generate(mapping: &Mapping, spec: &Spec, out: &mut dyn Write) -> io::Resu
     }
     summary.bytes = counting.bytes;
     Ok(summary)
+}
+
+/// The event id the transform builds from a good row's values (the mapping's template).
+fn event_id(mapping: &Mapping, values: &BTreeMap<String, Option<Gen>>) -> String {
+    let json = mapping.format == Format::Ndjson;
+    let mut id = String::new();
+    for part in &mapping.event_id {
+        match part {
+            Part::Text(text) => id.push_str(text),
+            Part::Provider => id.push_str(&mapping.provider),
+            Part::Field(name) => {
+                if let Some(Some(value)) = values.get(name) {
+                    id.push_str(&value.id_text(json));
+                }
+            }
+        }
+    }
+    id
+}
+
+/// The columns a revision may change: player, odds, scores — each read from a source no
+/// other column and no part of the event id reads (so the id and the rest stay).
+fn revisable(mapping: &Mapping) -> Vec<ColumnSpec> {
+    let mut uses: BTreeMap<&str, usize> = BTreeMap::new();
+    for column in &mapping.columns {
+        *uses.entry(column.source.as_str()).or_default() += 1;
+    }
+    let in_id: BTreeSet<&str> = mapping
+        .event_id
+        .iter()
+        .filter_map(|p| match p {
+            Part::Field(f) => Some(f.as_str()),
+            _ => None,
+        })
+        .collect();
+    mapping
+        .columns
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.column,
+                Column::Player
+                    | Column::OddsHome
+                    | Column::OddsDraw
+                    | Column::OddsAway
+                    | Column::ScoreHome
+                    | Column::ScoreAway
+            ) && uses.get(c.source.as_str()) == Some(&1)
+                && !in_id.contains(c.source.as_str())
+        })
+        .cloned()
+        .collect()
+}
+
+/// Revision `spec.revision` of good row `i`: with probability [`REVISED_SHARE`], one of
+/// the `revisable` columns gets another valid value. Its own generator (from the seed, the
+/// revision and the row), so the feed's rows, ids and bad rows stay those of revision 0.
+/// Whether the row changed.
+fn revise(
+    revisable: &[ColumnSpec],
+    values: &mut BTreeMap<String, Option<Gen>>,
+    spec: &Spec,
+    i: u64,
+) -> bool {
+    let mut rng = SplitMix64::new(
+        spec.seed
+            ^ spec.revision.wrapping_mul(0xA24B_AED4_963E_E407)
+            ^ i.wrapping_mul(0x9FB2_1C65_1E98_DF25),
+    );
+    rng.next_u64();
+    if revisable.is_empty() || !rng.chance(REVISED_SHARE) {
+        return false;
+    }
+    let column = rng.pick(revisable);
+    let current = values
+        .get(&column.source)
+        .and_then(Option::as_ref)
+        .map(Gen::text);
+    // another value than the current one: a step of 1..n-1 through the list from it
+    let step = |rng: &mut SplitMix64, n: usize, at: Option<usize>| {
+        let offset = usize::try_from(rng.below(n as u64 - 1)).unwrap_or(0) + 1;
+        at.map_or(offset, |at| (at + offset) % n)
+    };
+    let value = match &column.kind {
+        Kind::Odds(format) => {
+            let at = ODDS.iter().position(|pair| {
+                current.as_deref() == Some(odds_value(*format, *pair).text().as_str())
+            });
+            odds_value(*format, ODDS[step(&mut rng, ODDS.len(), at)])
+        }
+        Kind::Score => {
+            let at = current.and_then(|c| c.parse::<usize>().ok());
+            Gen::Int(i64::try_from(step(&mut rng, 6, at)).unwrap_or(0))
+        }
+        _ => {
+            let at = PLAYERS.iter().position(|p| current.as_deref() == Some(*p));
+            Gen::Text(PLAYERS[step(&mut rng, PLAYERS.len(), at)].to_owned())
+        }
+    };
+    values.insert(column.source.clone(), Some(value));
+    true
 }
 
 struct Counting<'a> {
@@ -266,7 +416,27 @@ fn choose(rng: &mut SplitMix64, spec: &Spec) -> Option<Reason> {
 }
 
 /// Source field → value for a good row `i`.
-fn good_values(mapping: &Mapping, rng: &mut SplitMix64, i: u64) -> BTreeMap<String, Option<Gen>> {
+/// Row numbers in ids a seed owns: a seed's feed numbers its rows from
+/// `(seed mod 1,000,000) × 100,000,000 + 1`, so feeds of different seeds never share an event
+/// id (only a `--revision` of the same seed re-delivers ids), as real providers' ids are unique.
+const IDS_PER_SEED: u64 = 100_000_000;
+
+/// The first row number (minus one) of `seed`'s ids.
+///
+/// ```text
+/// id_base(0) = 0, id_base(7) = 700_000_000
+/// ```
+const fn id_base(seed: u64) -> u64 {
+    (seed % 1_000_000) * IDS_PER_SEED
+}
+
+/// The values of good row `i`, whose numbered id fields are `number`.
+fn good_values(
+    mapping: &Mapping,
+    rng: &mut SplitMix64,
+    i: u64,
+    number: u64,
+) -> BTreeMap<String, Option<Gen>> {
     let mut values = BTreeMap::new();
     let json = mapping.format == Format::Ndjson;
     for spec in &mapping.columns {
@@ -289,21 +459,9 @@ fn good_values(mapping: &Mapping, rng: &mut SplitMix64, i: u64) -> BTreeMap<Stri
                         Gen::Text(format.format(millis))
                     })
                 }
-                (Kind::Odds(format), _) => (!optional || rng.chance(0.7)).then(|| {
-                    let (num, den) = *rng.pick(&ODDS);
-                    let decimal = 1.0 + f64::from(num) / f64::from(den);
-                    match format {
-                        crate::transform::values::OddsFormat::Fractional if num == den => {
-                            Gen::Text("evens".into())
-                        }
-                        crate::transform::values::OddsFormat::Fractional => {
-                            Gen::Text(format!("{num}/{den}"))
-                        }
-                        crate::transform::values::OddsFormat::Decimal => {
-                            Gen::Float(decimal, format!("{decimal:.2}"))
-                        }
-                    }
-                }),
+                (Kind::Odds(format), _) => {
+                    (!optional || rng.chance(0.7)).then(|| odds_value(*format, *rng.pick(&ODDS)))
+                }
                 (Kind::Score, _) => (!optional || rng.chance(0.8))
                     .then(|| Gen::Int(i64::try_from(rng.below(6)).unwrap_or(0))),
             };
@@ -313,10 +471,20 @@ fn good_values(mapping: &Mapping, rng: &mut SplitMix64, i: u64) -> BTreeMap<Stri
         if let Part::Field(name) = part {
             values
                 .entry(name.clone())
-                .or_insert_with(|| Some(Gen::Int(i64::try_from(i + 1).unwrap_or(i64::MAX))));
+                .or_insert_with(|| Some(Gen::Int(i64::try_from(number).unwrap_or(i64::MAX))));
         }
     }
     values
+}
+
+/// Odds `num/den` written as `format` reads them.
+fn odds_value(format: OddsFormat, (num, den): (u32, u32)) -> Gen {
+    let decimal = 1.0 + f64::from(num) / f64::from(den);
+    match format {
+        OddsFormat::Fractional if num == den => Gen::Text("evens".into()),
+        OddsFormat::Fractional => Gen::Text(format!("{num}/{den}")),
+        OddsFormat::Decimal => Gen::Float(decimal, format!("{decimal:.2}")),
+    }
 }
 
 fn render(mapping: &Mapping, order: &[String], values: &BTreeMap<String, Option<Gen>>) -> Vec<u8> {
@@ -453,6 +621,7 @@ mod tests {
             rows,
             seed,
             bad: kinds.iter().map(|k| (*k, 0.03)).collect(),
+            revision: 0,
         }
     }
 
@@ -522,6 +691,44 @@ mod tests {
         }
     }
 
+    /// A generated feed reads the same with the CSV options on: one line per row, no
+    /// padding, a stray quote still bad for its line alone.
+    #[test]
+    fn csv_options_read_a_generated_feed_the_same() {
+        for provider in ["acme", "cobra"] {
+            let embedded = crate::transform::mapping::EMBEDDED
+                .iter()
+                .find(|(p, _)| *p == provider)
+                .unwrap()
+                .1;
+            let text = embedded.replace(
+                "header = true",
+                "header = true\nmultiline = true\nmax_record_bytes = 512\ntrim = true",
+            );
+            let mapping = Mapping::parse(&text, provider).unwrap();
+            let spec = spec(3000, 17, &kinds_for(provider));
+            let mut out = Vec::new();
+            let summary = generate(&mapping, &spec, &mut out).unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let (s, q) = (dir.path().join("s"), dir.path().join("q"));
+            let key = format!("raw/{provider}/f");
+            let stats =
+                object::transform(std::io::Cursor::new(out), &key, &mapping, &s, &q).unwrap();
+            assert_eq!(
+                (stats.rows_in, stats.rows_out),
+                (summary.rows, summary.good)
+            );
+            for reason in Reason::ALL {
+                let want = summary.bad.get(&reason).copied().unwrap_or(0);
+                assert_eq!(
+                    stats.quarantined[reason.index()],
+                    want,
+                    "{provider} {reason:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn kinds_must_fit_the_format() {
         let mappings = Mappings::embedded().unwrap();
@@ -534,7 +741,110 @@ mod tests {
             rows: 1,
             seed: 1,
             bad: [(Reason::WrongType, 0.6), (Reason::MissingField, 0.6)].into(),
+            revision: 0,
         };
         assert!(validate(&acme, &too_much).is_err());
+    }
+
+    /// Generates `spec`'s feed with its ids file, transforms it; returns the ids file's
+    /// lines, the staged events and the transform's stats.
+    fn generate_and_transform(
+        provider: &str,
+        spec: &Spec,
+    ) -> (
+        Vec<(String, u64)>,
+        Vec<crate::transform::Event>,
+        object::Stats,
+    ) {
+        let mapping = Mappings::embedded().unwrap().get(provider).unwrap();
+        let (mut out, mut ids) = (Vec::new(), Vec::new());
+        let summary = generate_to(&mapping, spec, &mut out, Some(&mut ids)).unwrap();
+        let mut plain = Vec::new();
+        assert_eq!(generate(&mapping, spec, &mut plain).unwrap(), summary);
+        assert!(plain == out, "the ids file changes nothing in the feed");
+        let dir = tempfile::tempdir().unwrap();
+        let (s, q) = (dir.path().join("s"), dir.path().join("q"));
+        let key = format!("raw/{provider}/f");
+        let stats = object::transform(std::io::Cursor::new(out), &key, &mapping, &s, &q).unwrap();
+        let ids = String::from_utf8(ids)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let (id, line) = l.split_once('\t').unwrap();
+                (id.to_owned(), line.parse().unwrap())
+            })
+            .collect();
+        (ids, crate::testing::staged_events(&s), stats)
+    }
+
+    #[test]
+    fn the_ids_file_lists_exactly_the_staged_rows() {
+        for provider in ["acme", "betco", "cobra"] {
+            let spec = spec(3000, 9, &kinds_for(provider));
+            let (ids, events, stats) = generate_and_transform(provider, &spec);
+            let staged: Vec<(String, u64)> = events
+                .into_iter()
+                .map(|e| (e.event_id, e.source_line))
+                .collect();
+            assert_eq!(staged.len() as u64, stats.rows_out, "{provider}");
+            assert!(stats.rows_quarantined() > 100, "{provider}: {stats:?}");
+            assert!(ids == staged, "{provider}: ids file and staged rows differ");
+        }
+    }
+
+    #[test]
+    fn feeds_of_other_seeds_share_no_event_id() {
+        for provider in ["acme", "betco", "cobra"] {
+            let ids = |seed| -> std::collections::HashSet<String> {
+                let (ids, _, _) = generate_and_transform(provider, &spec(2000, seed, &[]));
+                ids.into_iter().map(|(id, _)| id).collect()
+            };
+            let (one, two) = (ids(1), ids(2));
+            assert_eq!(one.len(), 2000, "{provider}");
+            assert!(one.is_disjoint(&two), "{provider}: seeds 1 and 2 share ids");
+        }
+    }
+
+    #[test]
+    fn a_revision_changes_values_of_a_quarter_of_the_good_rows_only() {
+        for provider in ["acme", "betco", "cobra"] {
+            let base = spec(4000, 3, &kinds_for(provider));
+            let (ids0, events0, stats0) = generate_and_transform(provider, &base);
+            let mapping = Mappings::embedded().unwrap().get(provider).unwrap();
+            let summary0 = generate(&mapping, &base, &mut io::sink()).unwrap();
+            assert_eq!(summary0.revised, 0);
+            for revision in [1, 2] {
+                let spec = Spec {
+                    revision,
+                    ..base.clone()
+                };
+                let (ids, events, stats) = generate_and_transform(provider, &spec);
+                let case = format!("{provider} revision {revision}");
+                assert!(ids == ids0, "{case}: other ids");
+                assert_eq!(stats, stats0, "{case}: other counts");
+                let summary = generate(&mapping, &spec, &mut io::sink()).unwrap();
+                let changed = events
+                    .iter()
+                    .zip(&events0)
+                    .filter(|(a, b)| {
+                        assert_eq!(
+                            (&a.event_id, a.source_line, &a.match_id, a.occurred_at),
+                            (&b.event_id, b.source_line, &b.match_id, b.occurred_at),
+                            "{case}"
+                        );
+                        a != b
+                    })
+                    .count() as u64;
+                assert_eq!(
+                    changed, summary.revised,
+                    "{case}: every revised row differs"
+                );
+                let rows = events.len() as u64;
+                assert!(
+                    changed * 10 > rows * 2 && changed * 10 < rows * 3,
+                    "{case}: {changed} of {rows}"
+                );
+            }
+        }
     }
 }

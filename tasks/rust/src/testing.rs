@@ -33,3 +33,33 @@ pub fn env(pairs: &[(&str, &str)]) -> Env {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
 }
+
+/// The events of a staged Parquet file, in order.
+pub fn staged_events(path: &std::path::Path) -> Vec<crate::transform::Event> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = std::fs::File::open(path).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut events = Vec::new();
+    for batch in reader {
+        let rows = crate::transform::output::BatchRows::new(&batch.unwrap()).unwrap();
+        for i in 0..rows.len() {
+            let row = rows.row(i);
+            events.push(crate::transform::Event {
+                event_id: row.event_id.to_owned(),
+                provider: row.provider.to_owned(),
+                match_id: row.match_id.to_owned(),
+                event_type: row.event_type.to_owned(),
+                occurred_at: row.occurred_at,
+                team: row.team.map(str::to_owned),
+                player: row.player.map(str::to_owned),
+                odds: row.odds,
+                score: row.score,
+                source_line: row.source_line,
+            });
+        }
+    }
+    events
+}

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::io::Cursor;
 
 use rstask::generate::{self, BAD_KINDS, Spec, SplitMix64};
-use rstask::transform::csv::Dialect;
-use rstask::transform::lines::{self, Lines};
+use rstask::transform::csv::{Dialect, RecordRules};
+use rstask::transform::lines::{self, Block, Blocks, Lines};
 use rstask::transform::mapping::{Column, Format, Kind, Mapping, Mappings};
 use rstask::transform::object::{self, Stats};
 use rstask::transform::record::Bound;
@@ -90,6 +90,7 @@ fn any_seed_and_mix_balances_and_counts_exactly() {
                 rows: 1 + rng.below(400),
                 seed,
                 bad: random_mix(&mut rng, &mapping),
+                revision: 0,
             };
             let (bytes, summary) = generate_feed(&mapping, &spec);
             let key = format!("raw/{provider}/seed-{seed}");
@@ -146,6 +147,7 @@ fn every_row_is_an_event_or_exactly_one_reason() {
                 rows: 50,
                 seed,
                 bad,
+                revision: 0,
             };
             let (bytes, summary) = generate_feed(&mapping, &spec);
             assert_eq!(summary.rows, 50);
@@ -323,11 +325,12 @@ fn arbitrary_bytes_never_panic() {
         Dialect::default(),
         Dialect {
             delimiter: b';',
-            quote: b'"',
+            ..Dialect::default()
         },
         Dialect {
             delimiter: b'\t',
             quote: b'\'',
+            trim: true,
         },
     ];
     let acme = mapping("acme");
@@ -336,6 +339,7 @@ fn arbitrary_bytes_never_panic() {
     let mut csv_row = Bound::with_header(&acme, header).unwrap();
     let mut json_row = Bound::new(&betco).unwrap();
     let mut rng = SplitMix64::new(1);
+    let mut spanning = 0;
     for case in 0..30_000_u64 {
         let len = usize::try_from(rng.below(if case % 100 == 0 { 4000 } else { 80 })).unwrap();
         let bytes: Vec<u8> = (0..len)
@@ -359,6 +363,36 @@ fn arbitrary_bytes_never_panic() {
         }
         let _ = csv_row.row(case, &text);
         let _ = json_row.row(case, &text);
+        // records spanning lines: numbered in order, inside the block; one that spans
+        // lines and was not given up has no quote out of place
+        for dialect in &dialects {
+            let rules = RecordRules {
+                dialect: *dialect,
+                max_record_bytes: 1 + usize::try_from(rng.below(64)).unwrap(),
+            };
+            let target = 1 + usize::try_from(rng.below(100)).unwrap();
+            let mut blocks =
+                Blocks::new(Cursor::new(bytes.clone()), 1, target, 200, 10).with_records(rules);
+            let mut block = Block::default();
+            let mut line = 1;
+            while blocks.next_block(&mut block).unwrap() {
+                assert_eq!(block.first_line, line, "case {case}");
+                for record in &block.records {
+                    assert!(record.line >= line && record.end <= block.data.len());
+                    line = record.line;
+                    let content = &block.data[record.start..record.end];
+                    let content = content.strip_suffix(b"\r").unwrap_or(content);
+                    if record.unclosed.is_none() && content.contains(&b'\n') {
+                        spanning += 1;
+                        let text = String::from_utf8_lossy(content);
+                        if let Err(e) = dialect.split(&text) {
+                            assert_ne!(e.reason, Reason::BadQuoting, "case {case}: {text:?}");
+                        }
+                    }
+                }
+                line = block.first_line + block.lines;
+            }
+        }
         // line reader with a small limit: every byte but line endings is accounted for
         let limit = 1 + usize::try_from(rng.below(64)).unwrap();
         let mut reader = Lines::new(Cursor::new(bytes.clone()), limit);
@@ -377,4 +411,8 @@ fn arbitrary_bytes_never_panic() {
             while let Ok(Some(_)) = all.next_line() {}
         }
     }
+    assert!(
+        spanning > 100,
+        "records spanning lines were exercised: {spanning}"
+    );
 }

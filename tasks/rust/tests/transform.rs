@@ -1,14 +1,16 @@
 //! `rstask transform` end to end against the project's S3 server: generated feeds of the
-//! three providers in, exact quarantine counts, readable and deterministic Parquet out, one
-//! bad object failing alone, network errors as transient.
+//! three providers in, exact quarantine counts, readable and deterministic Parquet out,
+//! poison objects quarantined with their sidecar, missing objects failing, network errors
+//! as transient.
 
 mod support;
 
+use std::fmt::Write as _;
 use std::path::Path;
 
-use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, TimestampMillisecondType, UInt16Type, UInt64Type};
+use arrow_array::{Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use serde_json::Value;
 use support::{S3, log_lines, rstask, rstask_result};
@@ -172,21 +174,248 @@ fn three_providers_exact_counts_readable_and_deterministic() {
     }
 }
 
+fn manifest_with_etags(s3: &S3, bucket: &str, key: &str, objects: &[(&str, &str, u64)]) {
+    let objects: Vec<Value> = objects
+        .iter()
+        .map(|(k, etag, size)| serde_json::json!({"key": k, "size": size, "etag": etag}))
+        .collect();
+    let body = serde_json::json!({"run_id": "test", "batch": 1, "objects": objects});
+    s3.put(bucket, key, body.to_string().into_bytes());
+}
+
+/// The sidecar of a poison object, parsed, with its fields in order.
+fn sidecar(s3: &S3, bucket: &str, rest: &str) -> Option<serde_json::Map<String, Value>> {
+    let bytes = s3.get(bucket, &format!("quarantine/_reasons/{rest}.json"))?;
+    match serde_json::from_slice(&bytes).unwrap() {
+        Value::Object(map) => Some(map),
+        other => panic!("sidecar is not an object: {other}"),
+    }
+}
+
+const SIDECAR_FIELDS: [&str; 8] = [
+    "key",
+    "etag",
+    "size",
+    "reason",
+    "detail",
+    "quarantine_key",
+    "manifest",
+    "detected_at",
+];
+
+/// `2026-12-06T14:00:00.123Z`: RFC 3339 UTC, exactly 3 fractional digits.
+fn is_rfc3339_millis(ts: &str) -> bool {
+    let b = ts.as_bytes();
+    b.len() == 24
+        && b[4] == b'-'
+        && b[10] == b'T'
+        && b[19] == b'.'
+        && b[23] == b'Z'
+        && b[20..23].iter().all(u8::is_ascii_digit)
+}
+
 #[test]
-fn a_truncated_gzip_fails_alone_with_exit_65() {
+fn poison_objects_are_quarantined_and_the_others_transformed() {
     let s3 = S3::start();
     let bucket = s3.bucket();
     let dir = tempfile::tempdir().unwrap();
     let (good, _) = generate("acme", 2000, 1, "", true, dir.path());
     let (whole, _) = generate("cobra", 2000, 2, "", true, dir.path());
     let truncated = whole[..whole.len() * 2 / 3].to_vec();
+    let truncated_len = truncated.len() as u64;
     s3.put(&bucket, "raw/acme/good.csv.gz", good);
     s3.put(&bucket, "raw/cobra/cut.csv.gz", truncated);
+    s3.put(&bucket, "raw/nobody/x.csv", b"a,b\n1,2\n".to_vec());
+    s3.put(&bucket, "raw/acme/header.csv", b"a,b,c\n1,2,3\n".to_vec());
+    // outputs of an earlier, good version of the poison key: never to be loaded for it
+    s3.put(
+        &bucket,
+        "staged/cobra/cut.csv.gz.parquet",
+        b"old staged".to_vec(),
+    );
+    s3.put(
+        &bucket,
+        "quarantine/cobra/cut.csv.gz.ndjson",
+        b"{\"old\":1}\n".to_vec(),
+    );
+    let objects = [
+        ("raw/cobra/cut.csv.gz", "\"etag-cut\"", truncated_len),
+        ("raw/acme/good.csv.gz", "etag-good", 1),
+        ("raw/nobody/x.csv", "etag-nobody", 8),
+        ("raw/acme/header.csv", "etag-header", 12),
+    ];
+    let manifest_key = "manifests/t/batch-0001.json";
+    manifest_with_etags(&s3, &bucket, manifest_key, &objects);
+    let env = s3.env(&bucket);
+    let (output, result) =
+        rstask_result(&["transform", "--manifest", manifest_key], &env, dir.path());
+    assert_exit(&output, 0);
+    let result = result.unwrap();
+    let counts = &result["counts"];
+    assert_eq!(
+        (
+            counts["objects"].as_u64(),
+            counts["objects_quarantined"].as_u64(),
+            counts["objects_failed"].as_u64(),
+            counts["rows_out"].as_u64()
+        ),
+        (Some(4), Some(3), Some(0), Some(2000)),
+        "rows of a poison object count nowhere"
+    );
+    assert_eq!(counts["rows_in"], counts["rows_out"]);
+    let listed: Vec<(&str, &str)> = result["outputs"]["quarantined_objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            assert!(!o["detail"].as_str().unwrap().is_empty(), "{o}");
+            (o["key"].as_str().unwrap(), o["reason"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ("raw/cobra/cut.csv.gz", "corrupt_gzip"),
+            ("raw/nobody/x.csv", "unknown_provider"),
+            ("raw/acme/header.csv", "bad_header"),
+        ]
+    );
+    assert_eq!(
+        result["outputs"]["staged"],
+        serde_json::json!(["staged/acme/good.csv.gz.parquet"])
+    );
+    let quarantined_logs = log_lines(&output)
+        .into_iter()
+        .filter(|l| l["msg"] == "object quarantined" && l["level"] == "warn")
+        .count();
+    assert_eq!(quarantined_logs, 3);
+
+    check_sidecars(&s3, &bucket, manifest_key, truncated_len);
+    assert!(sidecar(&s3, &bucket, "acme/good.csv.gz").is_none());
+    assert!(
+        s3.get(&bucket, "staged/acme/good.csv.gz.parquet").is_some(),
+        "the good object is done"
+    );
+    for stale in [
+        "staged/cobra/cut.csv.gz.parquet",
+        "quarantine/cobra/cut.csv.gz.ndjson",
+        "staged/acme/header.csv.parquet",
+    ] {
+        assert!(s3.get(&bucket, stale).is_none(), "{stale} left");
+    }
+    assert!(
+        s3.get(&bucket, "quarantine/_objects/cobra/cut.csv.gz")
+            .is_none(),
+        "the transform copies nothing (archive does)"
+    );
+
+    by_key_and_put_back(&s3, &bucket, dir.path(), whole, truncated_len);
+}
+
+/// The sidecars of the poison objects of `poison_objects_are_quarantined_…`.
+fn check_sidecars(s3: &S3, bucket: &str, manifest_key: &str, truncated_len: u64) {
+    let cut = sidecar(s3, bucket, "cobra/cut.csv.gz").expect("sidecar");
+    let fields: Vec<&str> = cut.keys().map(String::as_str).collect();
+    assert_eq!(fields, SIDECAR_FIELDS);
+    assert_eq!(
+        s3.content_type(bucket, "quarantine/_reasons/cobra/cut.csv.gz.json")
+            .as_deref(),
+        Some("application/json")
+    );
+    assert_eq!(cut["key"], "raw/cobra/cut.csv.gz");
+    assert_eq!(cut["etag"], "etag-cut", "the manifest's ETag, unquoted");
+    assert_eq!(cut["size"].as_u64(), Some(truncated_len));
+    assert_eq!(cut["reason"], "corrupt_gzip");
+    assert!(
+        cut["detail"].as_str().unwrap().contains("truncated"),
+        "{cut:?}"
+    );
+    assert_eq!(
+        cut["quarantine_key"],
+        "quarantine/_objects/cobra/cut.csv.gz"
+    );
+    assert_eq!(cut["manifest"], manifest_key);
+    assert!(
+        is_rfc3339_millis(cut["detected_at"].as_str().unwrap()),
+        "{cut:?}"
+    );
+    let header = sidecar(s3, bucket, "acme/header.csv").unwrap();
+    assert_eq!(
+        (header["etag"].as_str(), header["size"].as_u64()),
+        (Some("etag-header"), Some(12))
+    );
+    let detail = header["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("time_local") && detail.contains("has: a, b, c"),
+        "{detail}"
+    );
+    let nobody = sidecar(s3, bucket, "nobody/x.csv").unwrap();
+    assert!(
+        nobody["detail"].as_str().unwrap().contains("\"nobody\""),
+        "{nobody:?}"
+    );
+}
+
+/// `--key` on poison objects (the etag and size are the object's own, no manifest), then
+/// the fixed object put back: transformed, its sidecar removed.
+fn by_key_and_put_back(s3: &S3, bucket: &str, dir: &Path, whole: Vec<u8>, truncated_len: u64) {
+    let env = s3.env(bucket);
+    let (output, result) =
+        rstask_result(&["transform", "--key", "raw/cobra/cut.csv.gz"], &env, dir);
+    assert_exit(&output, 0);
+    assert_eq!(result.unwrap()["counts"]["objects_quarantined"], 1);
+    let by_key = sidecar(s3, bucket, "cobra/cut.csv.gz").unwrap();
+    let etag = by_key["etag"].as_str().unwrap();
+    assert!(
+        !etag.is_empty() && !etag.contains('"') && etag != "etag-cut",
+        "{etag}"
+    );
+    assert_eq!(by_key["size"].as_u64(), Some(truncated_len));
+    assert_eq!(by_key["manifest"], Value::Null);
+    let nobody = rstask_result(&["transform", "--key", "raw/nobody/x.csv"], &env, dir);
+    assert_exit(&nobody.0, 0);
+    let nobody = sidecar(s3, bucket, "nobody/x.csv").unwrap();
+    assert_eq!(
+        nobody["size"].as_u64(),
+        Some(8),
+        "from a HEAD of the object"
+    );
+    assert!(!nobody["etag"].as_str().unwrap().is_empty());
+
+    // the fixed object put back: transformed, and its sidecar goes
+    s3.put(bucket, "raw/cobra/cut.csv.gz", whole);
+    let (output, result) =
+        rstask_result(&["transform", "--key", "raw/cobra/cut.csv.gz"], &env, dir);
+    assert_exit(&output, 0);
+    let counts = &result.unwrap()["counts"];
+    assert_eq!(
+        (
+            counts["objects_quarantined"].as_u64(),
+            counts["rows_out"].as_u64()
+        ),
+        (Some(0), Some(2000))
+    );
+    assert!(
+        sidecar(s3, bucket, "cobra/cut.csv.gz").is_none(),
+        "sidecar left"
+    );
+    assert!(s3.get(bucket, "staged/cobra/cut.csv.gz.parquet").is_some());
+}
+
+#[test]
+fn missing_objects_and_keys_outside_raw_fail_with_exit_65() {
+    let s3 = S3::start();
+    let bucket = s3.bucket();
+    let dir = tempfile::tempdir().unwrap();
+    let (good, _) = generate("acme", 500, 1, "", false, dir.path());
+    s3.put(&bucket, "raw/acme/good.csv", good);
+    s3.put(&bucket, "raw/acme/bad.csv.gz", b"not gzip".to_vec());
     let keys = [
-        "raw/cobra/cut.csv.gz",
-        "raw/acme/good.csv.gz",
-        "raw/nobody/x.csv",
         "raw/acme/missing.csv",
+        "raw/acme/good.csv",
+        "other/x.csv",
+        "raw/nobody/missing.csv",
+        "raw/acme/bad.csv.gz",
     ];
     manifest(&s3, &bucket, "manifests/t/batch-0001.json", &keys);
     let env = s3.env(&bucket);
@@ -198,18 +427,35 @@ fn a_truncated_gzip_fails_alone_with_exit_65() {
     assert_exit(&output, 65);
     assert!(result.is_none(), "no result on failure (task contract)");
     let lines = log_lines(&output);
-    let failed: Vec<(&str, &str)> = lines
-        .iter()
-        .filter(|l| l["msg"] == "object failed")
-        .map(|l| (l["key"].as_str().unwrap(), l["reason"].as_str().unwrap()))
-        .collect();
+    let logged = |msg: &str| -> Vec<(String, String)> {
+        lines
+            .iter()
+            .filter(|l| l["msg"] == msg)
+            .map(|l| {
+                (
+                    l["key"].as_str().unwrap().to_owned(),
+                    l["reason"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let pairs = |items: &[(&str, &str)]| -> Vec<(String, String)> {
+        items
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    };
     assert_eq!(
-        failed,
-        [
-            ("raw/cobra/cut.csv.gz", "corrupt_gzip"),
-            ("raw/nobody/x.csv", "unknown_provider"),
-            ("raw/acme/missing.csv", "not_found")
-        ]
+        logged("object failed"),
+        pairs(&[
+            ("raw/acme/missing.csv", "not_found"),
+            ("other/x.csv", "bad_key"),
+            ("raw/nobody/missing.csv", "not_found"),
+        ])
+    );
+    assert_eq!(
+        logged("object quarantined"),
+        pairs(&[("raw/acme/bad.csv.gz", "corrupt_gzip")])
     );
     let error = lines.last().unwrap();
     assert_eq!(
@@ -220,21 +466,13 @@ fn a_truncated_gzip_fails_alone_with_exit_65() {
         error["error"]
             .as_str()
             .unwrap()
-            .contains("3 of 4 objects failed"),
+            .contains("3 of 5 objects failed"),
         "{error}"
     );
-    assert!(
-        s3.get(&bucket, "staged/acme/good.csv.gz.parquet").is_some(),
-        "the good object is done"
-    );
-    assert!(
-        s3.get(&bucket, "staged/cobra/cut.csv.gz.parquet").is_none(),
-        "nothing for the bad one"
-    );
-    assert!(
-        s3.get(&bucket, "quarantine/cobra/cut.csv.gz.ndjson")
-            .is_none()
-    );
+    assert!(s3.get(&bucket, "staged/acme/good.csv.parquet").is_some());
+    assert!(sidecar(&s3, &bucket, "acme/bad.csv.gz").is_some());
+    assert!(sidecar(&s3, &bucket, "acme/missing.csv").is_none());
+    assert!(sidecar(&s3, &bucket, "nobody/missing.csv").is_none());
 }
 
 #[test]
@@ -525,4 +763,247 @@ fn local_mode_spills_duplicate_ids_with_the_same_output() {
         &[],
     );
     assert_eq!(output.status.code(), Some(64));
+}
+
+const EXPORTER: &str = r#"
+provider = "exporter"
+format = "csv"
+event_id = "{provider}-{id}"
+
+[csv]
+multiline = true
+trim = true
+max_record_bytes = 256
+
+[columns.match_id]
+source = "match"
+
+[columns.event_type]
+source = "type"
+values = { goal = "goal", card = "card" }
+
+[columns.occurred_at]
+source = "at"
+timestamp = "rfc3339"
+
+[columns.player]
+source = "player"
+
+[columns.score_home]
+source = "home"
+"#;
+
+/// A feed as an export writes it: quoted fields over lines (CRLF), padded fields, a quote
+/// left open on line 7 (past the cap) and on line 17 (at the end).
+fn export_feed() -> String {
+    let mut feed = String::from("id,match,type,at,player,home\r\n");
+    feed.push_str("1,M1,goal,2026-11-23T16:04:05Z,\"Saka,\r\nBukayo\",1\r\n");
+    feed.push_str(
+        "2, M1 , card , 2026-11-23T16:05:00Z , \"He said \"\"no\"\"\r\n\r\nthen left \" , \r\n",
+    );
+    feed.push_str("3,M1,goal,2026-11-23T16:06:00Z,\"open,2\r\n");
+    for id in 4..13 {
+        let _ = write!(feed, "{id},M2,goal,2026-11-23T17:00:00Z,,{}\r\n", id % 5);
+    }
+    feed.push_str("13,M2,goal,2026-11-23T18:00:00Z,\"end");
+    feed
+}
+
+/// CSV as exports write it (quoted fields over several lines, CRLF, padded fields),
+/// through `--input-file` and a `--mappings-dir` mapping with `csv.multiline` and
+/// `csv.trim`: records numbered by their first line, an unclosed quote costing one line.
+#[test]
+fn local_mode_reads_multiline_csv_with_a_mappings_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let mappings = dir.path().join("mappings");
+    std::fs::create_dir_all(&mappings).unwrap();
+    std::fs::write(mappings.join("exporter.toml"), EXPORTER).unwrap();
+    let feed = export_feed();
+    let input = dir.path().join("export.csv");
+    std::fs::write(&input, &feed).unwrap();
+    let staged = dir.path().join("export.parquet");
+    let args = [
+        "transform",
+        "--input-file",
+        input.to_str().unwrap(),
+        "--provider",
+        "exporter",
+        "--output-file",
+        staged.to_str().unwrap(),
+        "--mappings-dir",
+        mappings.to_str().unwrap(),
+    ];
+    let (output, result) = rstask_result(&args, &[], dir.path());
+    assert_exit(&output, 0);
+    let counts = &result.unwrap()["counts"];
+    assert_eq!(
+        (
+            counts["rows_in"].as_u64(),
+            counts["rows_out"].as_u64(),
+            counts["quarantined_bad_quoting"].as_u64(),
+            counts["rows_quarantined"].as_u64()
+        ),
+        (Some(13), Some(11), Some(2), Some(2))
+    );
+    let batches = read_parquet(bytes::Bytes::from(std::fs::read(&staged).unwrap()));
+    let batch = &batches[0];
+    let ids = batch.column(0).as_string::<i32>();
+    let players = batch.column(6).as_string::<i32>();
+    let lines = batch.column(12).as_primitive::<UInt64Type>();
+    let scores = batch.column(10).as_primitive::<UInt16Type>();
+    let head: Vec<(&str, Option<&str>, u64, Option<u16>)> = (0..3)
+        .map(|i| {
+            (
+                ids.value(i),
+                players.is_valid(i).then(|| players.value(i)),
+                lines.value(i),
+                scores.is_valid(i).then(|| scores.value(i)),
+            )
+        })
+        .collect();
+    assert_eq!(
+        head,
+        [
+            ("exporter-1", Some("Saka,\r\nBukayo"), 2, Some(1)),
+            (
+                "exporter-2",
+                Some("He said \"no\"\r\n\r\nthen left "),
+                4,
+                None
+            ),
+            ("exporter-4", None, 8, Some(4)),
+        ]
+    );
+    assert_eq!(lines.value(10), 16, "the last good record");
+    let quarantine =
+        std::fs::read_to_string(format!("{}.quarantine.ndjson", staged.to_str().unwrap())).unwrap();
+    let rejects: Vec<Value> = quarantine
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let got: Vec<(u64, &str, &str)> = rejects
+        .iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap(),
+                r["reason"].as_str().unwrap(),
+                r["raw"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (7, "bad_quoting", "3,M1,goal,2026-11-23T16:06:00Z,\"open,2"),
+            (17, "bad_quoting", "13,M2,goal,2026-11-23T18:00:00Z,\"end"),
+        ]
+    );
+    let detail = rejects[0]["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("byte 31 of line 7") && detail.contains("(256 bytes"),
+        "{detail}"
+    );
+}
+
+/// `generate --ids-file` lists exactly the (event id, source line) pairs the transform
+/// stages; `--revision 1` keeps them (and every count) and changes values of ~25 % of rows.
+#[test]
+fn generate_ids_file_and_revisions_match_the_transform() {
+    let dir = tempfile::tempdir().unwrap();
+    for (provider, bad, name) in [
+        ("acme", CSV_BAD, "feed.csv"),
+        ("betco", JSON_BAD, "feed.ndjson"),
+    ] {
+        let mut runs = Vec::new();
+        for revision in ["0", "1"] {
+            let feed = dir.path().join(format!("{revision}-{name}"));
+            let ids = dir.path().join(format!("{revision}-{provider}.ids"));
+            let args = [
+                "generate",
+                "--provider",
+                provider,
+                "--rows",
+                "3000",
+                "--seed",
+                "21",
+                "--bad",
+                bad,
+                "--output",
+                feed.to_str().unwrap(),
+                "--ids-file",
+                ids.to_str().unwrap(),
+                "--revision",
+                revision,
+            ];
+            let (output, generated) = rstask_result(&args, &[], dir.path());
+            assert_exit(&output, 0);
+            let generated = generated.unwrap();
+            assert_eq!(generated["outputs"]["ids_file"], ids.to_str().unwrap());
+            let staged = dir.path().join(format!("{revision}-{provider}.parquet"));
+            let transform = [
+                "transform",
+                "--input-file",
+                feed.to_str().unwrap(),
+                "--provider",
+                provider,
+                "--output-file",
+                staged.to_str().unwrap(),
+            ];
+            let (output, result) = rstask_result(&transform, &[], dir.path());
+            assert_exit(&output, 0);
+            let mut counts = result.unwrap()["counts"].clone();
+            // the changed values change the bytes, nothing else
+            counts.as_object_mut().unwrap().remove("bytes_in");
+            let batches = read_parquet(bytes::Bytes::from(std::fs::read(&staged).unwrap()));
+            let mut rows = Vec::new();
+            for batch in &batches {
+                let ids = batch.column(0).as_string::<i32>();
+                let lines = batch.column(12).as_primitive::<UInt64Type>();
+                let players = batch.column(6).as_string::<i32>();
+                for i in 0..batch.num_rows() {
+                    // every value a revision may change: player, three odds, two scores
+                    let mut values = format!("{:?}", players.is_valid(i).then(|| players.value(i)));
+                    for c in 7..10 {
+                        let odds = batch.column(c).as_primitive::<Float64Type>();
+                        let _ = write!(values, " {:?}", odds.is_valid(i).then(|| odds.value(i)));
+                    }
+                    for c in 10..12 {
+                        let score = batch.column(c).as_primitive::<UInt16Type>();
+                        let _ = write!(values, " {:?}", score.is_valid(i).then(|| score.value(i)));
+                    }
+                    rows.push((format!("{}\t{}", ids.value(i), lines.value(i)), values));
+                }
+            }
+            let listed = std::fs::read_to_string(&ids).unwrap();
+            let staged_ids: Vec<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
+            assert_eq!(
+                listed.lines().collect::<Vec<_>>(),
+                staged_ids,
+                "{provider} revision {revision}"
+            );
+            assert_eq!(
+                counts["rows_out"], generated["counts"]["rows_out"],
+                "{provider}"
+            );
+            runs.push((listed, rows, counts, generated));
+        }
+        let (ids0, rows0, counts0, generated0) = &runs[0];
+        let (ids1, rows1, counts1, generated1) = &runs[1];
+        assert_eq!(ids0, ids1, "{provider}: the same ids and lines");
+        assert_eq!(counts0, counts1, "{provider}: the same counts");
+        assert!(generated0["counts"].get("rows_revised").is_none());
+        assert!(generated0["outputs"].get("revision").is_none());
+        let changed = rows0.iter().zip(rows1).filter(|(a, b)| a.1 != b.1).count();
+        let revised = generated1["counts"]["rows_revised"].as_u64().unwrap();
+        assert_eq!(
+            changed as u64, revised,
+            "{provider}: every revised row differs"
+        );
+        let rows = rows0.len();
+        assert!(
+            changed * 10 > rows * 2 && changed * 10 < rows * 3,
+            "{provider}: {changed} of {rows}"
+        );
+        assert_eq!(generated1["outputs"]["revision"], 1);
+    }
 }

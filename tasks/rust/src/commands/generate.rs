@@ -3,6 +3,8 @@
 //! `rstask generate --provider acme --rows 100000 --seed 7 --bad wrong_type=0.01,duplicate_key=0.005 --gzip --output feed.csv.gz`
 //! The result's counts are named as `transform`'s and are exactly what transforming this
 //! feed must report: `rows_in`, `rows_out`, `rows_quarantined`, `quarantined_<reason>`.
+//! `--ids-file` lists the event id and line of every good row; `--revision N` writes the
+//! same feed with about a quarter of the good rows' values changed.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -45,6 +47,12 @@ pub struct Args {
     /// Directory of <provider>.toml mappings that add to or replace the built-in ones (env RSTASK_MAPPINGS_DIR)
     #[arg(long, value_name = "DIR")]
     pub mappings_dir: Option<String>,
+    /// Also write one line per good row (one the transform stages), in line order: <event_id><TAB><source_line>, the id exactly as the transform builds it
+    #[arg(long, value_name = "PATH")]
+    pub ids_file: Option<String>,
+    /// 0: the feed of --seed. N > 0: the same feed (same rows, event ids, bad rows, lines) with a deterministic ~25 % of the good rows carrying changed values (odds, a score or the player), like a provider re-delivering corrected events; the result then counts them in rows_revised
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub revision: u64,
 }
 
 fn parse_bad(items: &[String]) -> Result<BTreeMap<Reason, f64>> {
@@ -88,6 +96,7 @@ pub fn execute(args: &Args, ctx: &Context<'_>) -> Result<TaskResult> {
         rows: args.rows,
         seed: args.seed,
         bad: parse_bad(&args.bad)?,
+        revision: args.revision,
     };
     generate::validate(&mapping, &spec).map_err(|e| TaskError::usage(format!("--bad: {e}")))?;
     if args.output == "-" && ctx.settings.result_file.is_none() {
@@ -100,12 +109,30 @@ pub fn execute(args: &Args, ctx: &Context<'_>) -> Result<TaskResult> {
             "expected --output to be a path or -, got: \"\"",
         ));
     }
+    if let Some(ids) = &args.ids_file
+        && (ids.is_empty() || ids == "-" || *ids == args.output)
+    {
+        return Err(TaskError::usage(format!(
+            "expected --ids-file to be a path other than --output's, got: {}",
+            quote(ids)
+        )));
+    }
     tracing::info!(
         provider = args.provider.as_str(),
         rows = args.rows,
         seed = args.seed,
+        revision = args.revision,
         "generate started"
     );
+    let mut ids = args
+        .ids_file
+        .as_ref()
+        .map(|path| {
+            std::fs::File::create(path)
+                .map(|f| std::io::BufWriter::with_capacity(1 << 20, f))
+                .map_err(|e| TaskError::permanent(format!("creating {}: {e}", quote(path))))
+        })
+        .transpose()?;
     let mut sink: Box<dyn Write> = if args.output == "-" {
         Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
     } else {
@@ -113,18 +140,26 @@ pub fn execute(args: &Args, ctx: &Context<'_>) -> Result<TaskResult> {
             .map_err(|e| TaskError::permanent(format!("creating {}: {e}", quote(&args.output))))?;
         Box::new(std::io::BufWriter::with_capacity(1 << 20, file))
     };
+    let ids_sink = ids.as_mut().map(|w| w as &mut dyn Write);
     let summary = if args.gzip {
         let mut gz = GzEncoder::new(sink, Compression::new(6));
-        let summary = generate::generate(&mapping, &spec, &mut gz).permanent()?;
+        let summary = generate::generate_to(&mapping, &spec, &mut gz, ids_sink).permanent()?;
         sink = gz.finish().permanent()?;
         summary
     } else {
-        generate::generate(&mapping, &spec, &mut sink).permanent()?
+        generate::generate_to(&mapping, &spec, &mut sink, ids_sink).permanent()?
     };
     sink.flush().permanent()?;
     drop(sink);
+    if let Some(mut ids) = ids {
+        ids.flush().permanent()?;
+    }
 
-    // Named as transform's counts: what transforming this feed must report.
+    Ok(result_of(args, &summary))
+}
+
+/// The result: counts named as transform's (what transforming this feed must report).
+fn result_of(args: &Args, summary: &generate::Summary) -> TaskResult {
     let mut result = TaskResult::ok("generate")
         .count("rows_in", summary.rows)
         .count("rows_out", summary.good)
@@ -134,16 +169,27 @@ pub fn execute(args: &Args, ctx: &Context<'_>) -> Result<TaskResult> {
         let count = summary.bad.get(&kind).copied().unwrap_or(0);
         result = result.count(&format!("quarantined_{}", kind.as_str()), count);
     }
+    // only with the new flags, so revision 0's result stays what it always was
+    if args.revision > 0 {
+        result = result.count("rows_revised", summary.revised);
+    }
     tracing::info!(
         rows_in = summary.rows,
         rows_out = summary.good,
         "generate done"
     );
-    Ok(result
+    let mut result = result
         .output("provider", args.provider.clone())
         .output("seed", args.seed)
         .output("gzip", args.gzip)
-        .output("output", args.output.clone()))
+        .output("output", args.output.clone());
+    if args.revision > 0 {
+        result = result.output("revision", args.revision);
+    }
+    if let Some(ids) = &args.ids_file {
+        result = result.output("ids_file", ids.clone());
+    }
+    result
 }
 
 #[cfg(test)]

@@ -26,7 +26,10 @@ pub enum Command {
     Selfcheck(selfcheck::Args),
     /// Write a deterministic raw feed for a provider, with known counts of bad rows
     Generate(generate::Args),
-    /// Transform raw provider objects into staged Parquet events, quarantining bad rows
+    /// Transform raw provider objects into staged Parquet events, quarantining bad rows and unreadable (poison) objects
+    ///
+    /// Each raw object becomes staged/<path>.parquet, its rejected rows quarantine/<path>.ndjson. An object that cannot be read as a whole (corrupt or truncated gzip, bad header, unknown provider, malformed raw/ key, unreadable bytes) is a poison object: its reason goes to quarantine/_reasons/<path>.json (key, etag and size from the manifest, reason, detail), its stale staged and quarantine objects are deleted, it is counted in objects_quarantined and listed in outputs.quarantined_objects, and the other objects are transformed (exit 0). A missing object or a key outside raw/ fails the command (exit 65, after the others); S3 network errors exit 75.
+    #[allow(clippy::doc_markdown)] // --help text: plain words, no Markdown
     Transform(transform::Args),
 }
 

@@ -6,9 +6,17 @@
 //! whole: `quarantine/<path>.ndjson` first (or deleted when no row was rejected, so a re-run
 //! leaves no stale rejects), then `staged/<path>.parquet`. Same input, same bytes.
 //!
-//! An unusable object (truncated or corrupt gzip, missing, unknown provider, bad header)
-//! fails alone: the others are still transformed, then the command exits 65 naming every
-//! failed object. S3 network errors stop the command with exit 75.
+//! A *poison object* — one that cannot be read as a whole: truncated or corrupt gzip, a bad
+//! header, an unknown provider, a malformed `raw/…` key, unreadable bytes — does not fail
+//! the batch: its reason goes to the sidecar `quarantine/_reasons/<rest>.json` (`<rest>` =
+//! the key without `raw/`; the key, the manifest's etag and size, reason, detail, where
+//! archive will put the object, the manifest, when), any stale staged or row-quarantine
+//! object of that key is deleted, it is counted in `objects_quarantined` and listed in the
+//! outputs' `quarantined_objects`, and the others are transformed (exit 0). A successful
+//! transform of a key deletes a stale sidecar before uploading the staged object, so a
+//! fixed object put back under `raw/` loads normally. A missing object or a key outside
+//! `raw/` still fails the command (exit 65, after the others); S3 network errors stop it
+//! with exit 75.
 
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -17,7 +25,7 @@ use std::sync::Arc;
 
 use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions, PutPayload};
 use serde_json::Value;
 
 use super::Context;
@@ -117,6 +125,39 @@ pub fn quarantine_key(raw_key: &str) -> Option<String> {
         .map(|rest| format!("quarantine/{rest}.ndjson"))
 }
 
+/// Where the transform records why a raw object is a poison object (the sidecar that
+/// load and archive read).
+///
+/// ```
+/// use rstask::commands::transform::reasons_key;
+/// assert_eq!(
+///     reasons_key("raw/acme/a.csv.gz").as_deref(),
+///     Some("quarantine/_reasons/acme/a.csv.gz.json")
+/// );
+/// ```
+#[must_use]
+pub fn reasons_key(raw_key: &str) -> Option<String> {
+    raw_key
+        .strip_prefix("raw/")
+        .map(|rest| format!("quarantine/_reasons/{rest}.json"))
+}
+
+/// Where archive puts a poison object (named in its sidecar; the transform copies nothing).
+///
+/// ```
+/// use rstask::commands::transform::quarantined_object_key;
+/// assert_eq!(
+///     quarantined_object_key("raw/acme/a.csv.gz").as_deref(),
+///     Some("quarantine/_objects/acme/a.csv.gz")
+/// );
+/// ```
+#[must_use]
+pub fn quarantined_object_key(raw_key: &str) -> Option<String> {
+    raw_key
+        .strip_prefix("raw/")
+        .map(|rest| format!("quarantine/_objects/{rest}"))
+}
+
 /// The provider of a raw key: `raw/<provider>/<something>`.
 fn provider_of(raw_key: &str) -> Option<&str> {
     let rest = raw_key.strip_prefix("raw/")?;
@@ -132,10 +173,33 @@ enum Outcome {
         quarantine: Option<String>,
         bytes: u64,
     },
+    /// A poison object: its sidecar is written, its stale outputs deleted.
+    Quarantined {
+        reason: &'static str,
+        detail: String,
+    },
     Failed {
         reason: &'static str,
         detail: String,
     },
+}
+
+/// One object to transform: a manifest entry (its etag, unquoted, and size), or a `--key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Target {
+    key: String,
+    etag: Option<String>,
+    size: Option<u64>,
+}
+
+impl Target {
+    fn key(key: &str) -> Self {
+        Self {
+            key: key.to_owned(),
+            etag: None,
+            size: None,
+        }
+    }
 }
 
 /// The totals of a run.
@@ -143,6 +207,7 @@ enum Outcome {
 struct Totals {
     objects: u64,
     failed: Vec<(String, &'static str, String)>,
+    poisoned: Vec<(String, &'static str, String)>,
     rows_in: u64,
     rows_out: u64,
     quarantined: [u64; Reason::ALL.len()],
@@ -154,8 +219,9 @@ struct Totals {
 /// Runs the transform.
 ///
 /// # Errors
-/// Usage errors for bad flags; permanent when the manifest is unusable or any object
-/// failed; transient on S3 network errors; internal if rows went missing.
+/// Usage errors for bad flags; permanent when the manifest is unusable or an object is
+/// missing or outside `raw/` (poison objects are quarantined, not failed); transient on
+/// S3 network errors; internal if rows went missing.
 pub fn execute(args: &Args, ctx: &Context<'_>) -> Result<TaskResult> {
     if let Some(input) = &args.input_file {
         return execute_local(args, input, ctx);
@@ -193,22 +259,29 @@ pub fn execute(args: &Args, ctx: &Context<'_>) -> Result<TaskResult> {
             TaskError::Internal(anyhow::Error::new(e).context("starting the I/O runtime"))
         })?;
 
-    let keys = match &manifest {
+    let targets = match &manifest {
         Some(key) => runtime.block_on(read_manifest(store.as_ref(), key))?,
-        None => args.keys.clone(),
+        None => args.keys.iter().map(|k| Target::key(k)).collect(),
     };
     tracing::info!(
         bucket = settings.bucket.as_str(),
         manifest = manifest.as_deref().unwrap_or(""),
-        objects = keys.len(),
+        objects = targets.len(),
         "transform started"
     );
     let scratch = Scratch::create(&ctx.settings.scratch_dir)?;
     options.scratch.clone_from(&scratch.dir);
     let mut totals = Totals::default();
-    for (n, key) in keys.iter().enumerate() {
-        let outcome = transform_one(&runtime, &store, &mappings, key, &options, n)?;
-        totals.add(key, outcome);
+    let run = Run {
+        runtime: &runtime,
+        store: &store,
+        mappings: &mappings,
+        options: &options,
+        manifest: manifest.as_deref(),
+    };
+    for (n, target) in targets.iter().enumerate() {
+        let outcome = run.transform_one(target, n)?;
+        totals.add(&target.key, outcome);
     }
     totals.into_result(&settings.bucket, manifest)
 }
@@ -326,6 +399,10 @@ impl Totals {
                 self.staged.push(staged);
                 self.quarantine.extend(quarantine);
             }
+            Outcome::Quarantined { reason, detail } => {
+                tracing::warn!(key, reason, detail = detail.as_str(), "object quarantined");
+                self.poisoned.push((key.to_owned(), reason, detail));
+            }
             Outcome::Failed { reason, detail } => {
                 tracing::warn!(key, reason, detail = detail.as_str(), "object failed");
                 self.failed.push((key.to_owned(), reason, detail));
@@ -347,6 +424,7 @@ impl Totals {
         tracing::info!(
             objects = self.objects,
             objects_failed = self.failed.len() as u64,
+            objects_quarantined = self.poisoned.len() as u64,
             rows_in = self.rows_in,
             rows_out = self.rows_out,
             rows_quarantined,
@@ -368,6 +446,7 @@ impl Totals {
         let mut result = TaskResult::ok("transform")
             .count("objects", self.objects)
             .count("objects_failed", 0)
+            .count("objects_quarantined", self.poisoned.len() as u64)
             .count("rows_in", self.rows_in)
             .count("rows_out", self.rows_out)
             .count("rows_quarantined", rows_quarantined)
@@ -376,11 +455,19 @@ impl Totals {
             let name = format!("quarantined_{}", reason.as_str());
             result = result.count(&name, self.quarantined[reason.index()]);
         }
+        let quarantined_objects: Vec<Value> = self
+            .poisoned
+            .into_iter()
+            .map(|(key, reason, detail)| {
+                serde_json::json!({"key": key, "reason": reason, "detail": detail})
+            })
+            .collect();
         let result = result
             .output("bucket", bucket)
             .output("manifest", manifest.map_or(Value::Null, Value::from))
             .output("staged", self.staged)
             .output("quarantine", self.quarantine)
+            .output("quarantined_objects", quarantined_objects)
             .output("failed", Vec::<Value>::new());
         if self.objects == 0 {
             tracing::info!(reason = "the manifest lists no objects", "nothing to do");
@@ -390,15 +477,20 @@ impl Totals {
     }
 }
 
-/// The raw keys a batch manifest lists (`{"objects": [{"key": …}, …]}`).
-async fn read_manifest(store: &dyn ObjectStore, key: &str) -> Result<Vec<String>> {
+/// The objects a batch manifest lists (`{"objects": [{"key", "etag", "size", …}, …]}`):
+/// each key with its etag (quotes stripped) and size, when the manifest gives them.
+async fn read_manifest(store: &dyn ObjectStore, key: &str) -> Result<Vec<Target>> {
     let what = format!("reading manifest {key}");
     let got = store
         .get(&s3::object_path(key))
         .await
         .map_err(|e| s3::classify(&e, &what))?;
     let bytes = got.bytes().await.map_err(|e| s3::classify(&e, &what))?;
-    let parsed: Value = serde_json::from_slice(&bytes)
+    parse_manifest(&bytes, key)
+}
+
+fn parse_manifest(bytes: &[u8], key: &str) -> Result<Vec<Target>> {
+    let parsed: Value = serde_json::from_slice(bytes)
         .map_err(|e| TaskError::permanent(format!("manifest {key} is not JSON: {e}")))?;
     let objects = parsed
         .get("objects")
@@ -407,121 +499,234 @@ async fn read_manifest(store: &dyn ObjectStore, key: &str) -> Result<Vec<String>
     objects
         .iter()
         .map(|o| {
-            o.get("key")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-                .ok_or_else(|| {
-                    TaskError::permanent(format!("manifest {key}: an object without a \"key\""))
-                })
+            let raw_key = o.get("key").and_then(Value::as_str).ok_or_else(|| {
+                TaskError::permanent(format!("manifest {key}: an object without a \"key\""))
+            })?;
+            let etag = match o.get("etag") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(etag)) => Some(unquote(etag).to_owned()),
+                Some(other) => {
+                    return Err(TaskError::permanent(format!(
+                        "manifest {key}: expected the \"etag\" of {raw_key} to be a string, got: {other}"
+                    )));
+                }
+            };
+            let size = match o.get("size") {
+                None | Some(Value::Null) => None,
+                Some(value) => Some(value.as_u64().ok_or_else(|| {
+                    TaskError::permanent(format!(
+                        "manifest {key}: expected the \"size\" of {raw_key} to be a whole number, got: {value}"
+                    ))
+                })?),
+            };
+            Ok(Target {
+                key: raw_key.to_owned(),
+                etag,
+                size,
+            })
         })
         .collect()
 }
 
-fn transform_one(
-    runtime: &tokio::runtime::Runtime,
-    store: &Arc<dyn ObjectStore>,
-    mappings: &Mappings,
-    key: &str,
-    options: &Options,
-    n: usize,
-) -> Result<Outcome> {
-    let scratch = options.scratch.as_path();
-    let failed = |reason, detail: String| Ok(Outcome::Failed { reason, detail });
-    let (Some(provider), Some(staged), Some(quarantine)) =
-        (provider_of(key), staged_key(key), quarantine_key(key))
-    else {
-        return failed("bad_key", "expected a key raw/<provider>/<path>".into());
-    };
-    let Some(mapping) = mappings.get(provider) else {
-        return failed(
+/// An etag without its quotes (S3 sends `"…"`; manifests and sidecars hold it bare).
+fn unquote(etag: &str) -> &str {
+    etag.trim_matches('"')
+}
+
+/// What every object of a run shares.
+struct Run<'a> {
+    runtime: &'a tokio::runtime::Runtime,
+    store: &'a Arc<dyn ObjectStore>,
+    mappings: &'a Mappings,
+    options: &'a Options,
+    manifest: Option<&'a str>,
+}
+
+impl Run<'_> {
+    fn transform_one(&self, target: &Target, n: usize) -> Result<Outcome> {
+        let Self {
+            runtime,
+            store,
+            mappings,
+            options,
+            ..
+        } = self;
+        let key = target.key.as_str();
+        let scratch = options.scratch.as_path();
+        let failed = |reason, detail: String| Ok(Outcome::Failed { reason, detail });
+        let (Some(staged), Some(quarantine)) = (staged_key(key), quarantine_key(key)) else {
+            // not a raw object at all: a wrong manifest, not a poison object
+            return failed("bad_key", "expected a key raw/<provider>/<path>".into());
+        };
+        // Poison objects known from the key alone; the object must exist all the same.
+        let poison = key_poison(key, mappings);
+        if let Some((reason, detail)) = poison {
+            let meta = match runtime.block_on(store.head(&s3::object_path(key))) {
+                Ok(meta) => meta,
+                Err(object_store::Error::NotFound { .. }) => {
+                    return failed("not_found", "no such object".into());
+                }
+                Err(e) => return Err(s3::classify(&e, &format!("reading {key}"))),
+            };
+            let (etag, size) = (meta.e_tag.as_deref(), meta.size);
+            return self.quarantine_object(target, etag, size, reason, detail);
+        }
+        let mapping = provider_of(key)
+            .and_then(|provider| mappings.get(provider))
+            .ok_or_else(|| TaskError::Internal(anyhow::anyhow!("{key}: no mapping")))?;
+        let got = match runtime.block_on(store.get(&s3::object_path(key))) {
+            Ok(got) => got,
+            Err(object_store::Error::NotFound { .. }) => {
+                return failed("not_found", "no such object".into());
+            }
+            Err(e) => return Err(s3::classify(&e, &format!("reading {key}"))),
+        };
+        let bytes = got.meta.size;
+        let etag = got.meta.e_tag.clone();
+        let reader = ChannelReader::spawn(runtime, got);
+        let staged_file = scratch.join(format!("{n}.parquet"));
+        let quarantine_file = scratch.join(format!("{n}.ndjson"));
+        let result = object::transform_with(
+            reader,
+            key,
+            &mapping,
+            &staged_file,
+            &quarantine_file,
+            options,
+        );
+        let stats = match result {
+            Ok(stats) => stats,
+            Err(Failure::Object { reason, detail }) => {
+                remove(&[&staged_file, &quarantine_file]);
+                return self.quarantine_object(target, etag.as_deref(), bytes, reason, detail);
+            }
+            Err(Failure::Source(e)) => {
+                remove(&[&staged_file, &quarantine_file]);
+                let what = format!("reading {key}");
+                return Err(match e.downcast::<object_store::Error>() {
+                    Ok(e) => s3::classify(&e, &what),
+                    Err(e) => TaskError::Transient(e.context(what)),
+                });
+            }
+            Err(Failure::Local(e)) => {
+                remove(&[&staged_file, &quarantine_file]);
+                return Err(TaskError::Permanent(e.context("writing scratch files")));
+            }
+        };
+        if stats.rows_in != stats.rows_out + stats.rows_quarantined() {
+            return Err(TaskError::Internal(anyhow::anyhow!(
+                "{key}: rows_in ({}) != rows_out ({}) + rows_quarantined ({})",
+                stats.rows_in,
+                stats.rows_out,
+                stats.rows_quarantined()
+            )));
+        }
+        let uploaded = runtime.block_on(async {
+            let written = if stats.rows_quarantined() > 0 {
+                s3::upload_file(store.as_ref(), &quarantine, &quarantine_file).await?;
+                Some(quarantine.clone())
+            } else {
+                delete_if_present(store.as_ref(), &quarantine).await?;
+                None
+            };
+            // a fixed object put back: its old poison verdict goes before it is staged
+            if let Some(sidecar) = reasons_key(key) {
+                delete_if_present(store.as_ref(), &sidecar).await?;
+            }
+            s3::upload_file(store.as_ref(), &staged, &staged_file).await?;
+            Ok::<_, TaskError>(written)
+        });
+        remove(&[&staged_file, &quarantine_file]);
+        Ok(Outcome::Done {
+            stats,
+            staged,
+            quarantine: uploaded?,
+            bytes,
+        })
+    }
+
+    /// A poison object: writes its sidecar (the manifest's etag and size when it has
+    /// them, else `etag` / `size`, the object's own), then deletes the stale staged and
+    /// row-quarantine objects of its key.
+    fn quarantine_object(
+        &self,
+        target: &Target,
+        etag: Option<&str>,
+        size: u64,
+        reason: &'static str,
+        detail: String,
+    ) -> Result<Outcome> {
+        let key = target.key.as_str();
+        let (Some(sidecar), Some(staged), Some(quarantine), Some(archived)) = (
+            reasons_key(key),
+            staged_key(key),
+            quarantine_key(key),
+            quarantined_object_key(key),
+        ) else {
+            return Err(TaskError::Internal(anyhow::anyhow!(
+                "{key}: a poison object outside raw/"
+            )));
+        };
+        let etag = target
+            .etag
+            .as_deref()
+            .or(etag)
+            .map(unquote)
+            .unwrap_or_default();
+        let body = serde_json::json!({
+            "key": key,
+            "etag": etag,
+            "size": target.size.unwrap_or(size),
+            "reason": reason,
+            "detail": detail,
+            "quarantine_key": archived,
+            "manifest": self.manifest,
+            "detected_at": crate::logging::rfc3339_millis(crate::logging::now_millis()),
+        });
+        let store = self.store.as_ref();
+        self.runtime.block_on(async {
+            let attributes = Attributes::from_iter([(Attribute::ContentType, "application/json")]);
+            store
+                .put_opts(
+                    &s3::object_path(&sidecar),
+                    PutPayload::from(body.to_string().into_bytes()),
+                    PutOptions::from(attributes),
+                )
+                .await
+                .map_err(|e| s3::classify(&e, &format!("writing {sidecar}")))?;
+            // an earlier good version's outputs must never be loaded for this one
+            delete_if_present(store, &staged).await?;
+            delete_if_present(store, &quarantine).await
+        })?;
+        Ok(Outcome::Quarantined { reason, detail })
+    }
+}
+
+/// Why a key alone makes its object a poison object: not `raw/<provider>/<path>`, or a
+/// provider without a mapping.
+fn key_poison(key: &str, mappings: &Mappings) -> Option<(&'static str, String)> {
+    match provider_of(key) {
+        None => Some((
+            "bad_key",
+            "expected a key raw/<provider>/<path> (a provider, then a file path)".to_owned(),
+        )),
+        Some(provider) if mappings.get(provider).is_none() => Some((
             "unknown_provider",
             format!(
-                "no mapping for provider {provider:?} (known: {})",
+                "expected a provider with a mapping (one of {}), got: {provider:?}",
                 mappings.providers().join(", ")
             ),
-        );
-    };
-    let got = match runtime.block_on(store.get(&s3::object_path(key))) {
-        Ok(got) => got,
-        Err(object_store::Error::NotFound { .. }) => {
-            return failed("not_found", "no such object".into());
-        }
-        Err(e) => return Err(s3::classify(&e, &format!("reading {key}"))),
-    };
-    let bytes = got.meta.size;
-    let (tx, rx) = tokio::sync::mpsc::channel(8);
-    let mut stream = got.into_stream();
-    runtime.spawn(async move {
-        while let Some(chunk) = stream.next().await {
-            let stop = chunk.is_err();
-            if tx.send(chunk).await.is_err() || stop {
-                break;
-            }
-        }
-    });
-    let reader = ChannelReader {
-        rx,
-        current: Bytes::new(),
-    };
-    let staged_file = scratch.join(format!("{n}.parquet"));
-    let quarantine_file = scratch.join(format!("{n}.ndjson"));
-    let result = object::transform_with(
-        reader,
-        key,
-        &mapping,
-        &staged_file,
-        &quarantine_file,
-        options,
-    );
-    let stats = match result {
-        Ok(stats) => stats,
-        Err(Failure::Object { reason, detail }) => {
-            remove(&[&staged_file, &quarantine_file]);
-            return failed(reason, detail);
-        }
-        Err(Failure::Source(e)) => {
-            remove(&[&staged_file, &quarantine_file]);
-            let what = format!("reading {key}");
-            return Err(match e.downcast::<object_store::Error>() {
-                Ok(e) => s3::classify(&e, &what),
-                Err(e) => TaskError::Transient(e.context(what)),
-            });
-        }
-        Err(Failure::Local(e)) => {
-            remove(&[&staged_file, &quarantine_file]);
-            return Err(TaskError::Permanent(e.context("writing scratch files")));
-        }
-    };
-    if stats.rows_in != stats.rows_out + stats.rows_quarantined() {
-        return Err(TaskError::Internal(anyhow::anyhow!(
-            "{key}: rows_in ({}) != rows_out ({}) + rows_quarantined ({})",
-            stats.rows_in,
-            stats.rows_out,
-            stats.rows_quarantined()
-        )));
+        )),
+        Some(_) => None,
     }
-    let quarantine_written = runtime.block_on(async {
-        if stats.rows_quarantined() > 0 {
-            s3::upload_file(store.as_ref(), &quarantine, &quarantine_file).await?;
-            Ok::<_, TaskError>(Some(quarantine.clone()))
-        } else {
-            match store.delete(&s3::object_path(&quarantine)).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(None),
-                Err(e) => Err(s3::classify(&e, &format!("removing stale {quarantine}"))),
-            }
-        }
-    });
-    let uploaded = quarantine_written.and_then(|q| {
-        runtime.block_on(s3::upload_file(store.as_ref(), &staged, &staged_file))?;
-        Ok(q)
-    });
-    remove(&[&staged_file, &quarantine_file]);
-    Ok(Outcome::Done {
-        stats,
-        staged,
-        quarantine: uploaded?,
-        bytes,
-    })
+}
+
+/// Deletes an object; one that is not there is fine.
+async fn delete_if_present(store: &dyn ObjectStore, key: &str) -> Result<()> {
+    match store.delete(&s3::object_path(key)).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(e) => Err(s3::classify(&e, &format!("removing stale {key}"))),
+    }
 }
 
 fn remove(files: &[&Path]) {
@@ -559,6 +764,26 @@ impl Drop for Scratch {
 struct ChannelReader {
     rx: tokio::sync::mpsc::Receiver<object_store::Result<Bytes>>,
     current: Bytes,
+}
+
+impl ChannelReader {
+    /// Streams the body of `got` on the I/O runtime into a new reader.
+    fn spawn(runtime: &tokio::runtime::Runtime, got: object_store::GetResult) -> Self {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let mut stream = got.into_stream();
+        runtime.spawn(async move {
+            while let Some(chunk) = stream.next().await {
+                let stop = chunk.is_err();
+                if tx.send(chunk).await.is_err() || stop {
+                    break;
+                }
+            }
+        });
+        Self {
+            rx,
+            current: Bytes::new(),
+        }
+    }
 }
 
 impl Read for ChannelReader {
@@ -611,5 +836,47 @@ mod tests {
             staged_key("raw/betco/x.ndjson").as_deref(),
             Some("staged/betco/x.ndjson.parquet")
         );
+        assert_eq!(reasons_key("other/x"), None);
+        assert_eq!(quarantined_object_key("other/x"), None);
+    }
+
+    #[test]
+    fn manifest_objects_with_etag_and_size() {
+        let body = br#"{"objects": [
+            {"key": "raw/acme/a.csv", "etag": "\"abc\"", "size": 12, "arrived_at": "x"},
+            {"key": "raw/acme/b.csv", "etag": "def", "size": 0},
+            {"key": "raw/acme/c.csv"}
+        ]}"#;
+        let targets = parse_manifest(body, "m.json").unwrap();
+        assert_eq!(
+            targets,
+            [
+                Target {
+                    key: "raw/acme/a.csv".into(),
+                    etag: Some("abc".into()),
+                    size: Some(12)
+                },
+                Target {
+                    key: "raw/acme/b.csv".into(),
+                    etag: Some("def".into()),
+                    size: Some(0)
+                },
+                Target::key("raw/acme/c.csv"),
+            ]
+        );
+        for (bad, needle) in [
+            (r#"{"objects": [{"etag": "x"}]}"#, "without a \"key\""),
+            (
+                r#"{"objects": [{"key": "k", "size": -1}]}"#,
+                "\"size\" of k",
+            ),
+            (r#"{"objects": [{"key": "k", "etag": 1}]}"#, "\"etag\" of k"),
+            (r#"{"items": []}"#, "no \"objects\" list"),
+            ("nope", "not JSON"),
+        ] {
+            let error = parse_manifest(bad.as_bytes(), "m.json").unwrap_err();
+            assert_eq!(error.kind(), "permanent", "{bad}");
+            assert!(error.chain().contains(needle), "{bad}: {}", error.chain());
+        }
     }
 }

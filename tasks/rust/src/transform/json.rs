@@ -330,6 +330,7 @@ mod tests {
             rows: 300,
             seed: 5,
             bad: std::collections::BTreeMap::new(),
+            revision: 0,
         };
         crate::generate::generate(&m, &spec, &mut generated).unwrap();
         let generated = String::from_utf8(generated).unwrap();

@@ -1,9 +1,12 @@
 //! Reading an object as lines, with bounded memory: gzip detected by magic bytes (or
-//! required by a `.gz` name), lines capped at a maximum length.
+//! required by a `.gz` name), lines capped at a maximum length; blocks of whole lines, or
+//! of whole CSV records spanning lines ([`Blocks::with_records`]).
 
 use std::io::{self, BufRead, BufReader, Read};
 
 use flate2::bufread::MultiGzDecoder;
+
+use super::csv::{Found, RecordRules, RecordScanner, Unclosed};
 
 /// Read buffer size of each layer.
 const BUFFER: usize = 256 * 1024;
@@ -143,7 +146,7 @@ impl<R> Lines<R> {
 /// A run of whole lines for the mapping workers: `data` holds complete lines (the last one
 /// without its `\n` only at the end of the object), the first numbered `first_line`. Or,
 /// when `too_long`, the first bytes of one line longer than the limit, whose rest was
-/// skipped.
+/// skipped. From [`Blocks::with_records`], `records` says where each record is.
 #[derive(Debug, Default)]
 pub struct Block {
     /// The 1-based number of the first line.
@@ -154,6 +157,22 @@ pub struct Block {
     pub data: Vec<u8>,
     /// One over-long line's head.
     pub too_long: bool,
+    /// The records in `data`, in order (only from [`Blocks::with_records`]; empty for an
+    /// over-long line).
+    pub records: Vec<Rec>,
+}
+
+/// A record of a [`Block`]: `data[start..end]`, its first line numbered `line`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rec {
+    /// First byte in the block's data.
+    pub start: usize,
+    /// End (its last line break excluded).
+    pub end: usize,
+    /// The 1-based number of its first line (its `source_line`).
+    pub line: u64,
+    /// Given up (bad quoting): `data[start..end]` is then just its first line.
+    pub unclosed: Option<Unclosed>,
 }
 
 /// Cuts a byte stream into [`Block`]s of about `target` bytes at line ends, with bounded
@@ -167,6 +186,8 @@ pub struct Blocks<R> {
     keep: usize,
     next_line: u64,
     done: bool,
+    /// Records spanning lines: cut at record ends, not line ends.
+    records: Option<RecordScanner>,
 }
 
 impl<R: BufRead> Blocks<R> {
@@ -180,7 +201,17 @@ impl<R: BufRead> Blocks<R> {
             keep,
             next_line: first_line,
             done: false,
+            records: None,
         }
+    }
+
+    /// Blocks of whole CSV records whose quoted fields may span lines (`csv.multiline`),
+    /// each listed in [`Block::records`]; a line longer than the limit outside such a
+    /// record is still cut to its head (`too_long`).
+    #[must_use]
+    pub fn with_records(mut self, rules: RecordRules) -> Self {
+        self.records = Some(RecordScanner::new(rules));
+        self
     }
 
     /// Fills `block` (its buffer reused) with the next block; `false` at the end.
@@ -190,6 +221,9 @@ impl<R: BufRead> Blocks<R> {
     pub fn next_block(&mut self, block: &mut Block) -> io::Result<bool> {
         if self.done {
             return Ok(false);
+        }
+        if self.records.is_some() {
+            return self.next_records(block);
         }
         let buf = &mut block.data;
         buf.clear();
@@ -238,6 +272,87 @@ impl<R: BufRead> Blocks<R> {
         }
     }
 
+    /// [`Blocks::next_block`] cutting at record ends: the bytes after the last whole
+    /// record (the start of the next one) are carried over and scanned again.
+    fn next_records(&mut self, block: &mut Block) -> io::Result<bool> {
+        let Some(mut scanner) = self.records.take() else {
+            return Ok(false);
+        };
+        let result = self.fill_records(block, &mut scanner);
+        self.records = Some(scanner);
+        result
+    }
+
+    fn fill_records(&mut self, block: &mut Block, scanner: &mut RecordScanner) -> io::Result<bool> {
+        let buf = &mut block.data;
+        buf.clear();
+        buf.append(&mut self.carry);
+        block.too_long = false;
+        block.records.clear();
+        scanner.reset(0);
+        let mut line = self.next_line;
+        let mut want = self.target.max(buf.len() + 1);
+        loop {
+            let eof = fill(&mut self.inner, buf, want)?;
+            let mut spans_lines = false;
+            loop {
+                match scanner.next(buf, eof) {
+                    Found::Record {
+                        start, end, lines, ..
+                    } => {
+                        block.records.push(Rec {
+                            start,
+                            end,
+                            line,
+                            unclosed: None,
+                        });
+                        line += lines;
+                    }
+                    Found::Unclosed {
+                        start, end, why, ..
+                    } => {
+                        block.records.push(Rec {
+                            start,
+                            end,
+                            line,
+                            unclosed: Some(why),
+                        });
+                        line += 1;
+                    }
+                    Found::More { spans_lines: s } => {
+                        spans_lines = s;
+                        break;
+                    }
+                    Found::Done => break,
+                }
+            }
+            if eof {
+                self.done = true;
+                if block.records.is_empty() {
+                    return Ok(false);
+                }
+                let lines = line - self.next_line;
+                return Ok(self.emit(block, lines));
+            }
+            if !block.records.is_empty() {
+                let rest = scanner.record_start();
+                self.carry.extend_from_slice(&buf[rest..]);
+                buf.truncate(rest);
+                let lines = line - self.next_line;
+                return Ok(self.emit(block, lines));
+            }
+            if !spans_lines && buf.len() > self.limit {
+                // one line longer than the limit (a record's first line): keep its head,
+                // skip the rest
+                buf.truncate(self.keep.min(self.limit));
+                block.too_long = true;
+                self.skip_line()?;
+                return Ok(self.emit(block, 1));
+            }
+            want = buf.len() + self.target;
+        }
+    }
+
     fn emit(&mut self, block: &mut Block, lines: u64) -> bool {
         block.first_line = self.next_line;
         block.lines = lines;
@@ -263,6 +378,24 @@ impl<R: BufRead> Blocks<R> {
             self.inner.consume(n);
         }
     }
+}
+
+/// Reads from `inner` until `buf` holds `want` bytes; whether the input ended first.
+fn fill<R: BufRead>(inner: &mut R, buf: &mut Vec<u8>, want: usize) -> io::Result<bool> {
+    while buf.len() < want {
+        let available = match inner.fill_buf() {
+            Ok(a) => a,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            return Ok(true);
+        }
+        let n = available.len().min(want - buf.len());
+        buf.extend_from_slice(&available[..n]);
+        inner.consume(n);
+    }
+    Ok(false)
 }
 
 fn count_newlines(bytes: &[u8]) -> u64 {
@@ -409,6 +542,83 @@ mod tests {
                     .map(|(n, l, t)| (*n, if *t { l[..4].to_owned() } else { l.clone() }, *t))
                     .collect();
                 assert_eq!(got, want, "target {target} read {read}");
+            }
+        }
+    }
+
+    /// Blocks of records spanning lines: the same records (numbered by their first line)
+    /// whatever the block size and the reads' sizes; an over-long first line is cut to its
+    /// head as in line mode; a quote left open past the cap costs its line only.
+    #[test]
+    fn record_blocks_hold_whole_records() {
+        use crate::transform::csv::{Dialect, RecordRules};
+        let text = b"a,\"x\r\ny\",b\r\n\nc,d\n0123456789abcdefghijklmnopqrstuvwxyz0123456789\ne,\"open\nf,g\nh,\"\"\"\"\n\"p\nq\",r\ns,\"end";
+        let (limit, keep) = (40, 4);
+        let rules = RecordRules {
+            dialect: Dialect::default(),
+            max_record_bytes: 12,
+        };
+        let run = |target: usize, read: usize| {
+            let mut blocks = Blocks::new(
+                BufReader::with_capacity(read, &text[..]),
+                1,
+                target,
+                limit,
+                keep,
+            )
+            .with_records(rules);
+            let mut block = Block::default();
+            let mut got = Vec::new();
+            let mut next_line = 1;
+            while blocks.next_block(&mut block).unwrap() {
+                assert_eq!(block.first_line, next_line, "target {target} read {read}");
+                next_line += block.lines;
+                if block.too_long {
+                    assert!(block.records.is_empty());
+                    let head = String::from_utf8_lossy(&block.data).into_owned();
+                    got.push((block.first_line, head, "too long".to_owned()));
+                    continue;
+                }
+                for r in &block.records {
+                    let bytes = &block.data[r.start..r.end];
+                    // a long line inside a block: the worker cuts it (as in line mode)
+                    if bytes.len() > limit {
+                        let head = String::from_utf8_lossy(&bytes[..keep]).into_owned();
+                        got.push((r.line, head, "too long".to_owned()));
+                        continue;
+                    }
+                    let text = String::from_utf8_lossy(bytes).into_owned();
+                    let why = r
+                        .unclosed
+                        .map(|u| format!("{:?}", u.cause))
+                        .unwrap_or_default();
+                    got.push((r.line, text, why));
+                }
+            }
+            got
+        };
+        let want = run(1 << 20, 100);
+        let shown: Vec<(u64, &str, &str)> = want
+            .iter()
+            .map(|(l, t, w)| (*l, t.as_str(), w.as_str()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                (1, "a,\"x\r\ny\",b\r", ""),
+                (3, "", ""),
+                (4, "c,d", ""),
+                (5, "0123", "too long"),
+                (6, "e,\"open", "Cap"),
+                (7, "f,g", ""),
+                (8, "h,\"\"\"\"", ""),
+                (9, "\"p\nq\",r", ""),
+                (11, "s,\"end", "End"),
+            ]
+        );
+        for target in [1, 2, 3, 5, 8, 13, 64] {
+            for read in [1, 3, 100] {
+                assert_eq!(run(target, read), want, "target {target} read {read}");
             }
         }
     }

@@ -71,6 +71,13 @@ struct CsvSection {
     header: bool,
     #[serde(default)]
     columns: Vec<String>,
+    // read as any TOML value, so a wrong one is reported by name (see `flag`, `bytes`)
+    #[serde(default)]
+    multiline: Option<toml::Value>,
+    #[serde(default)]
+    max_record_bytes: Option<toml::Value>,
+    #[serde(default)]
+    trim: Option<toml::Value>,
 }
 
 impl Default for CsvSection {
@@ -80,9 +87,17 @@ impl Default for CsvSection {
             quote: double_quote(),
             header: true,
             columns: Vec::new(),
+            multiline: None,
+            max_record_bytes: None,
+            trim: None,
         }
     }
 }
+
+/// Default `csv.max_record_bytes`: the longest record spanning lines.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024;
+/// Largest `csv.max_record_bytes` (the line limit: no record outgrows a line).
+pub const MAX_RECORD_BYTES: usize = super::object::MAX_LINE_BYTES;
 
 fn comma() -> String {
     ",".to_owned()
@@ -226,10 +241,15 @@ pub enum Part {
 /// The record format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Format {
-    /// One record per line, fields split by [`Dialect`].
+    /// Records of fields split by [`Dialect`]: one per line, or, with `multiline`, spanning
+    /// lines inside quoted fields.
     Csv {
-        /// Delimiter and quote.
+        /// Delimiter, quote, trimming.
         dialect: Dialect,
+        /// Quoted fields may hold line breaks (RFC 4180), within `max_record_bytes`.
+        multiline: bool,
+        /// Longest record spanning lines, bytes (meaningful with `multiline`).
+        max_record_bytes: usize,
         /// Whether the first line names the fields.
         header: bool,
         /// The field names, in file order: required without a header; with one, the order
@@ -283,24 +303,7 @@ impl Mapping {
                 }
                 Format::Ndjson
             }
-            FormatName::Csv => {
-                let csv = file.csv.unwrap_or_default();
-                let dialect = Dialect {
-                    delimiter: one_byte("csv.delimiter", &csv.delimiter)?,
-                    quote: one_byte("csv.quote", &csv.quote)?,
-                };
-                if dialect.delimiter == dialect.quote {
-                    return Err("csv.delimiter and csv.quote must differ".into());
-                }
-                if !csv.header && csv.columns.is_empty() {
-                    return Err("csv.header = false needs csv.columns".into());
-                }
-                Format::Csv {
-                    dialect,
-                    header: csv.header,
-                    columns: csv.columns,
-                }
-            }
+            FormatName::Csv => csv_format(file.csv.unwrap_or_default())?,
         };
         let valid_from = window(file.valid_from.as_deref(), DEFAULT_VALID_FROM, "valid_from")?;
         let valid_until = window(
@@ -378,6 +381,36 @@ impl Mapping {
     }
 }
 
+/// The `[csv]` section, validated.
+fn csv_format(csv: CsvSection) -> Result<Format, String> {
+    let dialect = Dialect {
+        delimiter: one_byte("csv.delimiter", &csv.delimiter)?,
+        quote: one_byte("csv.quote", &csv.quote)?,
+        trim: flag("csv.trim", csv.trim.as_ref())?,
+    };
+    let multiline = flag("csv.multiline", csv.multiline.as_ref())?;
+    let max_record_bytes = match &csv.max_record_bytes {
+        None => DEFAULT_MAX_RECORD_BYTES,
+        Some(_) if !multiline => {
+            return Err("csv.max_record_bytes means nothing without csv.multiline = true".into());
+        }
+        Some(value) => record_bytes(value)?,
+    };
+    if dialect.delimiter == dialect.quote {
+        return Err("csv.delimiter and csv.quote must differ".into());
+    }
+    if !csv.header && csv.columns.is_empty() {
+        return Err("csv.header = false needs csv.columns".into());
+    }
+    Ok(Format::Csv {
+        dialect,
+        multiline,
+        max_record_bytes,
+        header: csv.header,
+        columns: csv.columns,
+    })
+}
+
 fn valid_provider(name: &str) -> bool {
     !name.is_empty()
         && name
@@ -391,6 +424,46 @@ fn one_byte(key: &str, text: &str) -> Result<u8, String> {
         _ => Err(format!(
             "expected {key} to be one ASCII character, got: {text:?}"
         )),
+    }
+}
+
+/// A `true` / `false` option (absent: false).
+fn flag(key: &str, value: Option<&toml::Value>) -> Result<bool, String> {
+    match value {
+        None => Ok(false),
+        Some(toml::Value::Boolean(b)) => Ok(*b),
+        Some(other) => Err(format!(
+            "expected {key} to be true or false, got: {}",
+            describe(other)
+        )),
+    }
+}
+
+fn record_bytes(value: &toml::Value) -> Result<usize, String> {
+    match value {
+        toml::Value::Integer(n) => usize::try_from(*n)
+            .ok()
+            .filter(|n| (1..=MAX_RECORD_BYTES).contains(n)),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        format!(
+            "expected csv.max_record_bytes to be a whole number of bytes from 1 to {MAX_RECORD_BYTES}, got: {}",
+            describe(value)
+        )
+    })
+}
+
+/// A TOML value as written (near enough) for an error message.
+fn describe(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => format!("{s:?}"),
+        toml::Value::Integer(n) => n.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Datetime(d) => d.to_string(),
+        toml::Value::Array(_) => "an array".into(),
+        toml::Value::Table(_) => "a table".into(),
     }
 }
 
@@ -700,10 +773,73 @@ timestamp = "epoch_millis"
             ),
             (format!("{MINIMAL}\nextra = 1"), "unknown field"),
             (format!("{MINIMAL}\n[csv]\ndelimiter = \"::\""), "one ASCII"),
+            (
+                format!("{MINIMAL}\n[csv]\nmultiline = \"yes\""),
+                "expected csv.multiline to be true or false, got: \"yes\"",
+            ),
+            (
+                format!("{MINIMAL}\n[csv]\ntrim = 1"),
+                "expected csv.trim to be true or false, got: 1",
+            ),
+            (
+                format!("{MINIMAL}\n[csv]\nmultiline = true\nmax_record_bytes = 0"),
+                "expected csv.max_record_bytes to be a whole number of bytes from 1 to 1048576, got: 0",
+            ),
+            (
+                format!("{MINIMAL}\n[csv]\nmultiline = true\nmax_record_bytes = \"64k\""),
+                "csv.max_record_bytes to be a whole number of bytes from 1 to 1048576, got: \"64k\"",
+            ),
+            (
+                format!("{MINIMAL}\n[csv]\nmultiline = true\nmax_record_bytes = 2000000"),
+                "got: 2000000",
+            ),
+            (
+                format!("{MINIMAL}\n[csv]\nmax_record_bytes = 1000"),
+                "csv.max_record_bytes means nothing without csv.multiline = true",
+            ),
+            (
+                format!("{MINIMAL}\n[csv]\nmultiline = true\nmax_records = 1000"),
+                "unknown field",
+            ),
         ];
         for (text, needle) in cases {
             let error = Mapping::parse(&text, "tiny").unwrap_err();
             assert!(error.contains(needle), "{needle}: {error}");
+        }
+    }
+
+    #[test]
+    fn csv_options_default_to_one_record_per_line_untrimmed() {
+        let csv = |text: &str| match Mapping::parse(text, "tiny").unwrap().format {
+            Format::Csv {
+                dialect,
+                multiline,
+                max_record_bytes,
+                ..
+            } => (dialect.trim, multiline, max_record_bytes),
+            Format::Ndjson => panic!("not csv"),
+        };
+        assert_eq!(csv(MINIMAL), (false, false, DEFAULT_MAX_RECORD_BYTES));
+        assert_eq!(
+            csv(&format!(
+                "{MINIMAL}\n[csv]\nmultiline = false\ntrim = false"
+            )),
+            (false, false, 65536)
+        );
+        assert_eq!(
+            csv(&format!(
+                "{MINIMAL}\n[csv]\nmultiline = true\ntrim = true\nmax_record_bytes = 4096"
+            )),
+            (true, true, 4096)
+        );
+        for (provider, _) in EMBEDDED {
+            let mapping = Mappings::embedded().unwrap().get(provider).unwrap();
+            if let Format::Csv {
+                dialect, multiline, ..
+            } = mapping.format
+            {
+                assert!(!dialect.trim && !multiline, "{provider}");
+            }
         }
     }
 

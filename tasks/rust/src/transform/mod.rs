@@ -5,9 +5,11 @@
 //!   becomes an event column;
 //! * [`values`]: the typed conversions a mapping can ask for: `time` (timestamps with time
 //!   zones) and `odds` (fractional odds, scores);
-//! * [`csv`]: a strict, line-based CSV splitter; [`lines`]: bounded line reading with gzip
-//!   detection; `json` (private): the serde projection of an NDJSON line onto the fields a
-//!   mapping reads; [`record`]: one row through a bound mapping → an event or a rejection;
+//! * [`csv`]: a strict CSV splitter (one record per line, or records spanning lines with
+//!   a mapping's `csv.multiline`, found by its record scanner); [`lines`]: bounded line
+//!   reading with gzip detection, blocks of lines or records; `json` (private): the serde
+//!   projection of an NDJSON line onto the fields a mapping reads; [`record`]: one row
+//!   through a bound mapping → an event or a rejection;
 //! * [`dedup`]: duplicate event ids within an object, in bounded memory; its `late`
 //!   submodule: the late-duplicate pass over the files of an object that spilled;
 //! * [`output`]: `columns` (the events column by column, as Arrow wants them), `parquet`

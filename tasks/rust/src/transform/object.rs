@@ -1,9 +1,10 @@
 //! One raw object, streamed: lines → events (Parquet file) and rejects (NDJSON file).
 //!
 //! A pipeline of threads with bounded channels: the reader (S3 or file, gzip, cut into
-//! [`Block`]s of whole lines) → mapping workers (one block each at a time: lines →
-//! [`Rows`] and encoded quarantine lines) → the writer (this thread: blocks back in input
-//! order, duplicate ids, the quarantine file, the Parquet file in fixed-size batches).
+//! [`Block`]s of whole lines, or of whole CSV records with `csv.multiline`) → mapping
+//! workers (one block each at a time: lines → [`Rows`] and encoded quarantine lines) →
+//! the writer (this thread: blocks back in input order, duplicate ids, the quarantine
+//! file, the Parquet file in fixed-size batches).
 //! At most [`Options::in_flight`] blocks exist at once, recycled through a pool, so memory
 //! does not grow with the object; neither the thread count nor the block size changes
 //! the output bytes.
@@ -14,6 +15,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use super::Reason;
+use super::csv::RecordRules;
 use super::dedup::{self, Dedup, ScratchDir, Verdict, drop_late_duplicates};
 use super::lines::{self, Block, Blocks, Lines};
 use super::mapping::{Format, Mapping};
@@ -181,13 +183,25 @@ pub fn transform_with<R: Read + Send + 'static>(
         })?;
         (bound, 1)
     };
-    let blocks = Blocks::new(
+    let mut blocks = Blocks::new(
         reader,
         first_line,
         options.block_bytes.max(1),
         MAX_LINE_BYTES,
         TOO_LONG_RAW_BYTES,
     );
+    if let Format::Csv {
+        dialect,
+        multiline: true,
+        max_record_bytes,
+        ..
+    } = mapping.format
+    {
+        blocks = blocks.with_records(RecordRules {
+            dialect,
+            max_record_bytes,
+        });
+    }
     pipeline(&bound, blocks, options, &mut writer)?;
     writer.finish(staged, quarantine)
 }
@@ -330,6 +344,10 @@ fn map_block(bound: &Bound<'_>, slot: &mut Slot, scratch: &mut Scratch) {
         reject(block.first_line, Reason::LineTooLong, &detail, &raw);
         return;
     }
+    if !block.records.is_empty() {
+        map_records(bound, block, rows, rows_in, scratch, &mut reject);
+        return;
+    }
     let mut number = block.first_line;
     let mut start = 0;
     while start < data.len() {
@@ -368,6 +386,65 @@ fn map_block(bound: &Bound<'_>, slot: &mut Slot, scratch: &mut Scratch) {
             }
             Ok(text) => match bound.map_row(line, text, scratch, rows) {
                 Ok(()) => rows.raw.push((line_start, content.len())),
+                Err(r) => reject(line, r.reason, &r.detail, text),
+            },
+        }
+    }
+}
+
+/// [`map_block`] for a block of CSV records spanning lines (`csv.multiline`), found by the
+/// reader: each record → a row, or a quarantine line numbered by its first line.
+fn map_records(
+    bound: &Bound<'_>,
+    block: &Block,
+    rows: &mut Rows,
+    rows_in: &mut u64,
+    scratch: &mut Scratch,
+    reject: &mut impl FnMut(u64, Reason, &str, &str),
+) {
+    let data = &block.data;
+    let max_record_bytes = match bound.mapping().format {
+        Format::Csv {
+            max_record_bytes, ..
+        } => max_record_bytes,
+        Format::Ndjson => 0,
+    };
+    for record in &block.records {
+        let mut content = &data[record.start..record.end];
+        if let [rest @ .., b'\r'] = content {
+            content = rest;
+        }
+        if record.unclosed.is_none() && content.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        *rows_in += 1;
+        let line = record.line;
+        if content.len() > MAX_LINE_BYTES {
+            // one line (a record spanning lines is shorter than the cap, at most this)
+            let shown = &content[..MAX_LINE_BYTES.min(TOO_LONG_RAW_BYTES)];
+            let raw = format!("{}…", String::from_utf8_lossy(shown));
+            let detail = format!("line longer than {MAX_LINE_BYTES} bytes");
+            reject(line, Reason::LineTooLong, &detail, &raw);
+            continue;
+        }
+        if let Some(unclosed) = record.unclosed {
+            let detail = unclosed.detail(line, max_record_bytes);
+            let raw = String::from_utf8_lossy(content);
+            reject(line, Reason::BadQuoting, &detail, &raw);
+            continue;
+        }
+        match std::str::from_utf8(content) {
+            Err(e) => {
+                let detail = format!("invalid UTF-8 at byte {}", e.valid_up_to());
+                reject(
+                    line,
+                    Reason::InvalidUtf8,
+                    &detail,
+                    &String::from_utf8_lossy(content),
+                );
+            }
+            Ok(text) => match bound.map_row(line, text, scratch, rows) {
+                Ok(()) => rows.raw.push((record.start, content.len())),
                 Err(r) => reject(line, r.reason, &r.detail, text),
             },
         }
@@ -714,6 +791,7 @@ mod tests {
             ]
             .into_iter()
             .collect(),
+            revision: 0,
         };
         let mut out = Vec::new();
         crate::generate::generate(&mapping, &spec, &mut out).unwrap();
@@ -793,5 +871,162 @@ mod tests {
             assert_eq!(dup["raw"], row(order[line - 2]).trim_end());
         }
         assert_eq!(want.rows_out, 1001);
+    }
+
+    /// The staged rows of a Parquet file: (event id, player, source line).
+    fn staged_rows(path: &Path) -> Vec<(String, Option<String>, u64)> {
+        crate::testing::staged_events(path)
+            .into_iter()
+            .map(|e| (e.event_id, e.player, e.source_line))
+            .collect()
+    }
+
+    use std::fmt::Write as _;
+
+    /// acme's mapping with `csv.multiline` (a small cap) and `csv.trim`.
+    fn multiline_acme(trim: bool) -> Mapping {
+        let text = EMBEDDED_ACME.replace(
+            "header = true",
+            &format!("header = true\nmultiline = true\nmax_record_bytes = 120\ntrim = {trim}"),
+        );
+        Mapping::parse(&text, "acme").unwrap()
+    }
+
+    const EMBEDDED_ACME: &str = include_str!("../../mappings/acme.toml");
+
+    #[test]
+    fn multiline_records_through_the_pipeline() {
+        let mut text = HEADER.replace('\n', "\r\n");
+        // lines 2-3: CRLF inside a quoted field; 4-6: escaped quotes across lines
+        text.push_str("1,F,GOAL,01/07/2026 15:00:00,Arsenal,\"Saka,\r\nB\",,,,,\r\n");
+        text.push_str("2,F,GOAL,01/07/2026 15:00:00,,\"He said \"\"go\r\n\r\nnow\"\"\",,,,,\r\n");
+        // line 7: a quote never closed within the cap; lines 8.. read again
+        text.push_str("3,F,GOAL,01/07/2026 15:00:00,,\"open,,,,,\n");
+        for seq in 4..8 {
+            let _ = writeln!(text, "{seq},F,GOAL,01/07/2026 15:00:00,,,,,,,");
+        }
+        // lines 12-13: a duplicate of lines 2-3; 14: a blank line (not counted); 15: a bad
+        // row; 16: open at the end
+        text.push_str("1,F,GOAL,01/07/2026 15:00:00,Arsenal,\"Saka,\r\nB\",,,,,\r\n");
+        text.push_str("\n9,F,GOAL,yesterday,,,,,,,\n10,F,GOAL,01/07/2026 15:00:00,,\"x");
+        let mut outputs = Vec::new();
+        // the duplicate-id budget 0 spills every id: the same bytes
+        for (block_bytes, workers, dedup_budget) in [
+            (BLOCK_BYTES, 2, dedup::DEFAULT_BUDGET),
+            (7, 1, dedup::DEFAULT_BUDGET),
+            (64, 3, 0),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let (s, q) = (dir.path().join("s"), dir.path().join("q"));
+            let options = Options {
+                block_bytes,
+                workers,
+                dedup_budget,
+                scratch: dir.path().to_path_buf(),
+            };
+            let stats = transform_with(
+                io::Cursor::new(text.clone().into_bytes()),
+                "raw/acme/m.csv",
+                &multiline_acme(false),
+                &s,
+                &q,
+                &options,
+            )
+            .unwrap_or_else(|e| panic!("{e:?}"));
+            let case = format!("block {block_bytes} workers {workers} budget {dedup_budget}");
+            assert_eq!(
+                (stats.rows_in, stats.rows_out, stats.rows_quarantined()),
+                (10, 6, 4),
+                "{case}"
+            );
+            let staged = staged_rows(&s);
+            let rows: Vec<(&str, Option<&str>, u64)> = staged
+                .iter()
+                .map(|(id, player, line)| (id.as_str(), player.as_deref(), *line))
+                .collect();
+            assert_eq!(
+                rows,
+                [
+                    ("acme-F-1", Some("Saka,\r\nB"), 2),
+                    ("acme-F-2", Some("He said \"go\r\n\r\nnow\""), 4),
+                    ("acme-F-4", None, 8),
+                    ("acme-F-5", None, 9),
+                    ("acme-F-6", None, 10),
+                    ("acme-F-7", None, 11),
+                ],
+                "{case}"
+            );
+            let quarantine: Vec<serde_json::Value> = std::fs::read_to_string(&q)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let got: Vec<(u64, &str)> = quarantine
+                .iter()
+                .map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap()))
+                .collect();
+            assert_eq!(
+                got,
+                [
+                    (7, "bad_quoting"),
+                    (12, "duplicate_key"),
+                    (15, "wrong_type"),
+                    (16, "bad_quoting")
+                ],
+                "{case}"
+            );
+            assert_eq!(
+                quarantine[1]["raw"],
+                "1,F,GOAL,01/07/2026 15:00:00,Arsenal,\"Saka,\r\nB\",,,,,"
+            );
+            assert_eq!(
+                quarantine[0]["raw"], "3,F,GOAL,01/07/2026 15:00:00,,\"open,,,,,",
+                "only the first line"
+            );
+            let detail = quarantine[0]["detail"].as_str().unwrap();
+            assert!(
+                detail.contains("line 7") && detail.contains("csv.max_record_bytes (120 bytes"),
+                "{detail}"
+            );
+            assert!(
+                quarantine[3]["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("end of the object")
+            );
+            outputs.push((std::fs::read(&s).unwrap(), std::fs::read(&q).unwrap()));
+        }
+        assert!(outputs.iter().all(|o| *o == outputs[0]), "outputs differ");
+    }
+
+    #[test]
+    fn trim_through_the_pipeline() {
+        let text = format!(
+            "{HEADER} 1 , F ,GOAL , 01/07/2026 15:00:00 , \"Leeds \" ,  \"  Isco\" ,5/2 ,, , 1 , 0\n"
+        );
+        for trim in [true, false] {
+            let mut mapping = multiline_acme(trim);
+            if let Format::Csv { multiline, .. } = &mut mapping.format {
+                *multiline = false;
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let (s, q) = (dir.path().join("s"), dir.path().join("q"));
+            let stats = transform(
+                io::Cursor::new(text.clone().into_bytes()),
+                "raw/acme/t.csv",
+                &mapping,
+                &s,
+                &q,
+            )
+            .unwrap();
+            if trim {
+                assert_eq!(stats.rows_out, 1);
+                let rows = staged_rows(&s);
+                assert_eq!(rows[0].0, "acme-F-1");
+                assert_eq!(rows[0].1.as_deref(), Some("  Isco"), "quoted spaces stay");
+            } else {
+                assert_eq!(stats.quarantined[Reason::BadQuoting.index()], 1);
+            }
+        }
     }
 }

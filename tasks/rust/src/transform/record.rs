@@ -117,6 +117,7 @@ impl<'m> Bound<'m> {
                 header: false,
                 columns,
                 dialect,
+                ..
             } => Self::with_names(mapping, *dialect, columns),
             Format::Csv { header: true, .. } => Err("this mapping needs the header line".into()),
         }

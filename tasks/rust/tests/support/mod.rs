@@ -174,6 +174,21 @@ impl S3 {
         })
     }
 
+    /// An object's Content-Type, `None` if missing (the object or the header).
+    pub fn content_type(&self, bucket: &str, key: &str) -> Option<String> {
+        let store = self.store(bucket);
+        self.runtime.block_on(async {
+            match store.get(&ObjectPath::from(key)).await {
+                Ok(got) => got
+                    .attributes
+                    .get(&object_store::Attribute::ContentType)
+                    .map(|v| v.to_string()),
+                Err(object_store::Error::NotFound { .. }) => None,
+                Err(e) => panic!("{e}"),
+            }
+        })
+    }
+
     /// The environment `rstask` needs for this server and bucket.
     pub fn env(&self, bucket: &str) -> Vec<(String, String)> {
         vec![
