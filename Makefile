@@ -82,6 +82,7 @@ bench: ## Benchmarks with ratios against references measured in the same run
 	uv run --frozen python -m bench.staged_format
 	uv run --frozen python -m bench.clickhouse_load
 	uv run --frozen python -m bench.rust_transform
+	uv run --frozen python -m bench.discover_ledger
 
 bench-pods: ## Per-task cost through the deployed Airflow vs `kubectl run`; pods' memory (after `make demo`)
 	uv run --frozen python -m bench.pod_overhead

@@ -10,10 +10,18 @@ defmodule Extask.Commands do
   Every command module, in `--help` order.
 
       iex> Extask.Commands.all()
-      [Extask.Commands.Selfcheck, Extask.Commands.Discover, Extask.Commands.Archive]
+      [Extask.Commands.Selfcheck, Extask.Commands.Discover, Extask.Commands.Archive,
+       Extask.Commands.Requeue]
   """
   @spec all() :: [module(), ...]
-  def all, do: [Extask.Commands.Selfcheck, Extask.Commands.Discover, Extask.Commands.Archive]
+  def all do
+    [
+      Extask.Commands.Selfcheck,
+      Extask.Commands.Discover,
+      Extask.Commands.Archive,
+      Extask.Commands.Requeue
+    ]
+  end
 
   @doc """
   The command module named `name`, among `commands`.

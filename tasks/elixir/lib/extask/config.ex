@@ -7,7 +7,8 @@ defmodule Extask.Config do
   receive this struct, which is what makes `Extask.CLI.run/3` testable in-process.
 
   The common flags are accepted before or after the command name; a flag always wins over
-  its env fallback, and a flag given twice keeps its last value.
+  its env fallback, and a flag given twice keeps its last value — but a `repeatable` one
+  (`Extask.Flag`), which keeps them all, in order.
   """
 
   alias Extask.{Commands, Flag, UsageError}
@@ -142,7 +143,9 @@ defmodule Extask.Config do
 
   defp resolve_all(flags, given, env) do
     Enum.reduce_while(flags, {:ok, %{}}, fn flag, {:ok, acc} ->
-      case Flag.resolve(flag, given[flag.name], env) do
+      value = if flag.repeatable, do: Keyword.get_values(given, flag.name), else: given[flag.name]
+
+      case Flag.resolve(flag, value, env) do
         {:ok, value} -> {:cont, {:ok, Map.put(acc, flag.name, value)}}
         {:error, _} = error -> {:halt, error}
       end
@@ -150,7 +153,10 @@ defmodule Extask.Config do
   end
 
   defp parser_opts(flags) do
-    switches = Enum.map(flags, &{&1.name, :string}) ++ @meta_switches
+    switches =
+      Enum.map(flags, &{&1.name, if(&1.repeatable, do: [:string, :keep], else: :string)}) ++
+        @meta_switches
+
     [strict: switches, aliases: [h: :help]]
   end
 

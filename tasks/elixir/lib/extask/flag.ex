@@ -11,7 +11,15 @@ defmodule Extask.Flag do
   alias Extask.UsageError
 
   @enforce_keys [:name, :doc]
-  defstruct [:name, :doc, type: :string, metavar: "VALUE", default: nil, required: false]
+  defstruct [
+    :name,
+    :doc,
+    type: :string,
+    metavar: "VALUE",
+    default: nil,
+    required: false,
+    repeatable: false
+  ]
 
   @typedoc """
   How a raw string is validated:
@@ -25,6 +33,11 @@ defmodule Extask.Flag do
     * `{:format, regex, what}` — a text matching `regex`, described as `what` in errors.
 
   A `required` flag with neither a value nor an env fallback is a usage error naming both.
+
+  A `repeatable` flag may be given any number of times (`--key a --key b`); its value is
+  the list of the given values, each validated by `type`, in order. Its env fallback holds
+  one value per line (values may contain commas, as S3 keys do); without either it is
+  `[]` (or a usage error when `required`).
   """
   @type type ::
           :string
@@ -40,7 +53,8 @@ defmodule Extask.Flag do
           type: type(),
           metavar: String.t(),
           default: term(),
-          required: boolean()
+          required: boolean(),
+          repeatable: boolean()
         }
 
   @doc """
@@ -78,9 +92,40 @@ defmodule Extask.Flag do
       iex> {:error, error} = Extask.Flag.resolve(%Extask.Flag{name: :bucket, doc: "", required: true}, nil, %{})
       iex> error.message
       "expected --bucket or EXTASK_BUCKET to be set, got: none"
+
+  A repeatable flag is given as the list of its values (`[]` when not given):
+
+      iex> flag = %Extask.Flag{name: :key, doc: "", type: :path, repeatable: true, required: true}
+      iex> Extask.Flag.resolve(flag, ["raw/a,1.csv", "raw/b.csv"], %{"EXTASK_KEY" => "raw/c.csv"})
+      {:ok, ["raw/a,1.csv", "raw/b.csv"]}
+      iex> Extask.Flag.resolve(flag, [], %{"EXTASK_KEY" => "raw/c.csv\\nraw/d.csv\\n"})
+      {:ok, ["raw/c.csv", "raw/d.csv"]}
+      iex> {:error, error} = Extask.Flag.resolve(flag, ["raw/a.csv", " "], %{})
+      iex> error.message
+      ~S(expected --key to be a path, got: " ")
+      iex> {:error, error} = Extask.Flag.resolve(flag, [], %{})
+      iex> error.message
+      "expected --key or EXTASK_KEY to be set, got: none"
   """
-  @spec resolve(t(), String.t() | nil, %{optional(String.t()) => String.t()}) ::
+  @spec resolve(t(), String.t() | [String.t()] | nil, %{optional(String.t()) => String.t()}) ::
           {:ok, term()} | {:error, UsageError.t()}
+  def resolve(%__MODULE__{repeatable: true} = flag, given, env) do
+    cond do
+      is_list(given) and given != [] ->
+        validate_all(flag, given, switch(flag))
+
+      Map.has_key?(env, env_var(flag)) and String.trim(Map.fetch!(env, env_var(flag))) != "" ->
+        lines = env |> Map.fetch!(env_var(flag)) |> String.split(["\r\n", "\n"], trim: true)
+        validate_all(flag, lines, env_var(flag))
+
+      flag.required ->
+        resolve(%{flag | repeatable: false}, nil, %{})
+
+      true ->
+        {:ok, flag.default || []}
+    end
+  end
+
   def resolve(%__MODULE__{} = flag, given, env) do
     cond do
       given != nil ->
@@ -181,11 +226,32 @@ defmodule Extask.Flag do
       iex> flag = %Extask.Flag{name: :fail_with, doc: "end with this outcome", metavar: "KIND"}
       iex> Extask.Flag.help(flag)
       {"--fail-with KIND", "end with this outcome (env EXTASK_FAIL_WITH)"}
+      iex> Extask.Flag.help(%Extask.Flag{name: :key, doc: "a key", metavar: "KEY", repeatable: true})
+      {"--key KEY", "a key (repeatable; env EXTASK_KEY, one per line)"}
   """
   @spec help(t()) :: {String.t(), String.t()}
   def help(%__MODULE__{} = flag) do
     required = if flag.required, do: "required; ", else: ""
-    {switch(flag) <> " " <> flag.metavar, "#{flag.doc} (#{required}env #{env_var(flag)})"}
+
+    env =
+      if flag.repeatable,
+        do: "repeatable; env #{env_var(flag)}, one per line",
+        else: "env #{env_var(flag)}"
+
+    {switch(flag) <> " " <> flag.metavar, "#{flag.doc} (#{required}#{env})"}
+  end
+
+  defp validate_all(flag, raws, source) do
+    Enum.reduce_while(raws, {:ok, []}, fn raw, {:ok, acc} ->
+      case validate(flag, raw, source) do
+        {:ok, value} -> {:cont, {:ok, [value | acc]}}
+        {:error, _} = error -> {:halt, error}
+      end
+    end)
+    |> case do
+      {:ok, values} -> {:ok, Enum.reverse(values)}
+      error -> error
+    end
   end
 
   defp expected(source, what, raw) do

@@ -5,7 +5,12 @@ defmodule Extask.Ingest do
       raw/<provider>/…                      raw objects as providers deliver them
       manifests/<run>/batch-NNNN.json       discover's batches (`Extask.Ingest.Manifest`)
       ledger/ingested/<raw key>.json        one marker per ingested raw key (`Extask.Ingest.Ledger`)
+      ledger/arrivals/<raw key>.json        when discover first saw that version (`Extask.Ingest.Arrival`)
       <archive prefix><raw key>             the verified cold copy (default prefix `archive/`)
+      quarantine/_reasons/<rest>.json       why transform found the object poison (`Extask.Ingest.Quarantine`)
+      quarantine/_objects/<rest>            where archive puts a poison object instead of the archive
+
+  `<rest>` is the raw key without its leading `raw/`.
 
   Every function here is pure: the commands and their tests share one definition of where
   things live.
@@ -14,8 +19,12 @@ defmodule Extask.Ingest do
   @raw_prefix "raw/"
   @ledger_prefix "ledger/ingested/"
   @ledger_suffix ".json"
+  @arrival_prefix "ledger/arrivals/"
   @manifest_prefix "manifests/"
-  @reserved_prefixes [@raw_prefix, "ledger/", @manifest_prefix]
+  @quarantine_prefix "quarantine/"
+  @sidecar_prefix @quarantine_prefix <> "_reasons/"
+  @quarantined_prefix @quarantine_prefix <> "_objects/"
+  @reserved_prefixes [@raw_prefix, "ledger/", @manifest_prefix, @quarantine_prefix]
 
   @doc """
   The prefix of raw objects.
@@ -60,15 +69,6 @@ defmodule Extask.Ingest do
   def raw_prefixes(providers) do
     providers |> Enum.uniq() |> Enum.map(&(@raw_prefix <> &1 <> "/")) |> Enum.sort()
   end
-
-  @doc """
-  The ledger prefixes holding the markers of the raw keys under `raw_prefixes(providers)`.
-
-      iex> Extask.Ingest.ledger_prefixes(["b", "a"])
-      ["ledger/ingested/raw/a/", "ledger/ingested/raw/b/"]
-  """
-  @spec ledger_prefixes([String.t()]) :: [String.t(), ...]
-  def ledger_prefixes(providers), do: Enum.map(raw_prefixes(providers), &(@ledger_prefix <> &1))
 
   @doc """
   The provider of a raw object key, or `nil` when the key is not a raw object
@@ -116,6 +116,31 @@ defmodule Extask.Ingest do
   @spec ledger_key(String.t()) :: String.t()
   def ledger_key(raw_key), do: @ledger_prefix <> raw_key <> @ledger_suffix
 
+  @doc """
+  The arrival marker key of a raw key (`Extask.Ingest.Arrival`), suffixed as ledger keys are.
+
+      iex> Extask.Ingest.arrival_key("raw/acme/2026/a.csv")
+      "ledger/arrivals/raw/acme/2026/a.csv.json"
+  """
+  @spec arrival_key(String.t()) :: String.t()
+  def arrival_key(raw_key), do: @arrival_prefix <> raw_key <> @ledger_suffix
+
+  @doc """
+  The quarantine keys of a raw key: the sidecar transform writes for a poison object (why),
+  and where archive moves the object itself. Both drop the raw key's `raw/`.
+
+      iex> Extask.Ingest.sidecar_key("raw/acme/2026/11/23/feed-0001.csv.gz")
+      "quarantine/_reasons/acme/2026/11/23/feed-0001.csv.gz.json"
+      iex> Extask.Ingest.quarantine_key("raw/acme/2026/11/23/feed-0001.csv.gz")
+      "quarantine/_objects/acme/2026/11/23/feed-0001.csv.gz"
+  """
+  @spec sidecar_key(String.t()) :: String.t()
+  def sidecar_key(@raw_prefix <> rest), do: @sidecar_prefix <> rest <> @ledger_suffix
+
+  @doc "Where archive puts a poison raw object (see `sidecar_key/1`)."
+  @spec quarantine_key(String.t()) :: String.t()
+  def quarantine_key(@raw_prefix <> rest), do: @quarantined_prefix <> rest
+
   @doc "The raw key a ledger marker key stands for (see `ledger_key/1`)."
   @spec raw_key(String.t()) :: {:ok, String.t()} | :error
   def raw_key(@ledger_prefix <> rest) do
@@ -139,15 +164,15 @@ defmodule Extask.Ingest do
   @doc """
   Validates an archive prefix: `""` or text ending in `/` (one is added when missing), no
   leading `/`. In the bucket of the raw objects it must be non-empty and outside `raw/`,
-  `ledger/` and `manifests/`, or archived copies would be discovered again or clobber the
-  pipeline's own keys.
+  `ledger/`, `manifests/` and `quarantine/`, or archived copies would be discovered again
+  or clobber the pipeline's own keys.
 
       iex> Extask.Ingest.archive_prefix("archive", true)
       {:ok, "archive/"}
       iex> Extask.Ingest.archive_prefix("", false)
       {:ok, ""}
       iex> Extask.Ingest.archive_prefix("raw/old/", true)
-      {:error, "expected an archive prefix outside raw/, ledger/ and manifests/ (same bucket), got: \\"raw/old/\\""}
+      {:error, "expected an archive prefix outside raw/, ledger/, manifests/ and quarantine/ (same bucket), got: \\"raw/old/\\""}
   """
   @spec archive_prefix(String.t(), boolean()) :: {:ok, String.t()} | {:error, String.t()}
   def archive_prefix(prefix, same_bucket?) do
@@ -162,7 +187,8 @@ defmodule Extask.Ingest do
       same_bucket? and
           (normalized == "" or Enum.any?(@reserved_prefixes, &String.starts_with?(normalized, &1))) ->
         {:error,
-         "expected an archive prefix outside raw/, ledger/ and manifests/ (same bucket), " <>
+         "expected an archive prefix outside raw/, ledger/, manifests/ and quarantine/ " <>
+           "(same bucket), " <>
            "got: #{inspect(prefix)}"}
 
       true ->

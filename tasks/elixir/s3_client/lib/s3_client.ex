@@ -33,6 +33,7 @@ defmodule S3Client do
   `ex_aws` + `ex_aws_s3` (with an HTTP client and `sweet_xml`) cover the same operations,
   and a user of this API changes only its calls: each function here has an `ExAws.S3`
   counterpart piped into `ExAws.request/2` (`stream_objects/3`: `ExAws.stream!/2`;
+  `stream_pages/3`: `list_objects_v2/2` with its continuation token, page by page;
   `copy_object/6`: `put_object_copy/5`; `delete_objects/4`: `delete_multiple_objects/3`;
   a file sink of `get_object/5`: `download_file/4`; `presigned_url/5` takes the config
   itself). `S3Client.Config` becomes the `:ex_aws` config (scheme, host, port, region,
@@ -190,6 +191,17 @@ defmodule S3Client do
   """
   @spec stream_objects(Config.t(), String.t(), [list_option()]) :: Enumerable.t()
   def stream_objects(%Config{} = config, bucket, opts \\ []) do
+    config |> stream_pages(bucket, opts) |> Stream.flat_map(& &1)
+  end
+
+  @doc """
+  The same listing as `stream_objects/3`, one element per page: the list of that page's
+  objects (an empty listing is one empty page). A page is fetched only when the stream
+  reaches it, so a consumer that works a page at a time (e.g. concurrently inside it) and
+  stops never fetches a page beyond. Raises `S3Client.Error` as `stream_objects/3` does.
+  """
+  @spec stream_pages(Config.t(), String.t(), [list_option()]) :: Enumerable.t()
+  def stream_pages(%Config{} = config, bucket, opts \\ []) do
     Stream.resource(
       fn -> {:next, opts} end,
       fn
@@ -198,7 +210,7 @@ defmodule S3Client do
 
         {:next, page_opts} ->
           page = list_page!(config, bucket, page_opts)
-          {page.objects, next_page(bucket, opts, page)}
+          {[page.objects], next_page(bucket, opts, page)}
       end,
       fn _ -> :ok end
     )

@@ -143,6 +143,12 @@ defmodule S3ClientTest do
     assert Enum.map(streamed, & &1.key) == keys
     assert streamed |> Stream.take(3) |> Enum.map(& &1.key) == Enum.take(keys, 3)
 
+    # Page by page: one element per page, fetched when reached.
+    pages = S3Client.stream_pages(config, bucket, prefix: "logs/", max_keys: 1000)
+    assert pages |> Enum.map(&length/1) == [1000, 1000, 600]
+    assert pages |> Enum.take(1) |> hd() |> Enum.map(& &1.key) == Enum.take(keys, 1000)
+    assert S3Client.stream_pages(config, bucket, prefix: "none/") |> Enum.to_list() == [[]]
+
     # Everything, start-after, delimiter.
     assert {:ok, all} = S3Client.list_all_objects(config, bucket, max_keys: 1000)
     assert length(all) == 2_602
@@ -157,6 +163,18 @@ defmodule S3ClientTest do
 
     assert {:ok, %{common_prefixes: ["logs/", "other/"], objects: []}} =
              S3Client.list_objects(config, bucket, delimiter: "/")
+  end
+
+  test "listings give each object's LastModified, an RFC 3339 UTC time", ctx do
+    %{config: config, bucket: bucket} = ctx
+    before = DateTime.utc_now() |> DateTime.add(-2, :second)
+    {:ok, _} = S3Client.put_object(config, bucket, "t/a.csv", "abc")
+
+    assert {:ok, %{objects: [object]}} = S3Client.list_objects(config, bucket, prefix: "t/")
+    assert %{key: "t/a.csv", size: 3, last_modified: listed} = object
+    assert {:ok, listed_at, 0} = DateTime.from_iso8601(listed)
+    assert DateTime.compare(listed_at, before) == :gt
+    assert DateTime.diff(DateTime.utc_now(), listed_at) < 60
   end
 
   test "copy with a storage class and REPLACE metadata; COPY keeps metadata", ctx do

@@ -72,7 +72,7 @@ defmodule Extask.ConfigTest do
   end
 
   test "usage errors name the flag, the value or the command" do
-    commands = "selfcheck, discover, archive"
+    commands = "selfcheck, discover, archive, requeue"
     assert usage_error([]) == "expected a command, one of: #{commands}"
     assert usage_error(["--log-level", "info"]) == "expected a command, one of: #{commands}"
     assert usage_error(["nope"]) == ~s(expected a command, one of: #{commands}, got: "nope")
@@ -113,5 +113,39 @@ defmodule Extask.ConfigTest do
     assert config.opts == %{bucket: "b1"}
     assert {:error, %UsageError{message: message}} = Config.parse(["selfcheck"], %{}, [Fake])
     assert message == ~S(expected a command, one of: fake, got: "selfcheck")
+  end
+
+  test "a repeatable flag keeps every value, in order; its env fallback is one value per line" do
+    defmodule Many do
+      def name, do: "many"
+
+      def flags,
+        do: [
+          %Extask.Flag{name: :key, doc: "k", type: :path, repeatable: true, required: true},
+          %Extask.Flag{name: :bucket, doc: "b"}
+        ]
+    end
+
+    parse = fn argv, env ->
+      with {:ok, {:run, config}} <- Config.parse(argv, env, [Many]), do: config.opts
+    end
+
+    argv = ["many", "--key", "raw/a,1.csv", "--bucket", "b1", "--key=raw/b.csv", "--key", "raw/a"]
+
+    assert parse.(argv, %{"EXTASK_KEY" => "raw/z"}) == %{
+             key: ~w(raw/a,1.csv raw/b.csv raw/a),
+             bucket: "b1"
+           }
+
+    assert parse.(["many"], %{"EXTASK_KEY" => "raw/y\nraw/z\n"}) == %{
+             key: ~w(raw/y raw/z),
+             bucket: nil
+           }
+
+    assert {:error, %UsageError{message: "expected --key or EXTASK_KEY to be set, got: none"}} =
+             parse.(["many"], %{})
+
+    assert {:error, %UsageError{message: "expected a value after --key, got: none"}} =
+             parse.(["many", "--key"], %{})
   end
 end

@@ -12,10 +12,14 @@ defmodule Extask.IngestTest do
     assert length(prefixes) == length(providers)
   end
 
-  test "ledger keys map back to their raw keys, for any raw key" do
+  test "ledger keys map back to their raw keys; arrival and quarantine keys, for any raw key" do
     for key <- ["raw/a/b.csv", "raw/a/b/c/d.ndjson.gz", "raw/a/x.json", "raw/a/ü é+%.csv"] do
       assert Ingest.raw_key(Ingest.ledger_key(key)) == {:ok, key}
-      assert String.starts_with?(Ingest.ledger_key(key), hd(Ingest.ledger_prefixes([])))
+      assert String.starts_with?(Ingest.ledger_key(key), Ingest.ledger_prefix() <> key)
+      assert Ingest.arrival_key(key) == "ledger/arrivals/" <> key <> ".json"
+      "raw/" <> rest = key
+      assert Ingest.sidecar_key(key) == "quarantine/_reasons/" <> rest <> ".json"
+      assert Ingest.quarantine_key(key) == "quarantine/_objects/" <> rest
     end
 
     assert Ingest.raw_key("ledger/ingested/.json") == :error
@@ -51,7 +55,7 @@ defmodule Extask.IngestTest do
     assert Ingest.archive_prefix("cold/2026", true) == {:ok, "cold/2026/"}
     assert Ingest.archive_prefix("archive/", false) == {:ok, "archive/"}
 
-    for bad <- ["", "raw", "raw/x/", "ledger/", "manifests", "/archive/", "a//b/"] do
+    for bad <- ["", "raw", "raw/x/", "ledger/", "manifests", "quarantine/x", "/archive/", "a//b/"] do
       assert {:error, _} = Ingest.archive_prefix(bad, true), inspect(bad)
     end
 

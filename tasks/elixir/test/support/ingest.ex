@@ -9,7 +9,7 @@ defmodule ExtaskTest.Ingest do
   import ExUnit.Assertions
 
   alias Extask.{Ingest, JSON}
-  alias Extask.Ingest.{Ledger, Manifest}
+  alias Extask.Ingest.{Arrival, Ledger, Manifest}
 
   @doc "A fresh bucket, emptied and deleted when the test ends."
   @spec bucket!(S3Client.Config.t(), String.t()) :: String.t()
@@ -96,7 +96,8 @@ defmodule ExtaskTest.Ingest do
 
   @doc """
   The archive's invariant: each object exists as its original (as in the manifest) or as
-  an archive copy with the same size and ETag — never neither.
+  a copy with the same size and ETag — in the archive, or for a poison object in
+  quarantine — never neither.
   """
   @spec assert_no_loss(S3Client.Config.t(), String.t(), [Manifest.object()], String.t()) :: :ok
   def assert_no_loss(config, bucket, objects, prefix \\ "archive/") do
@@ -106,12 +107,52 @@ defmodule ExtaskTest.Ingest do
       expected = %{size: object.size, etag: object.etag}
       original = state[object.key]
       copy = state[Ingest.archive_key(prefix, object.key)]
+      quarantined = state[Ingest.quarantine_key(object.key)]
 
-      assert original == expected or copy == expected,
-             "#{object.key} lost: original #{inspect(original)}, copy #{inspect(copy)}"
+      assert original == expected or copy == expected or quarantined == expected,
+             "#{object.key} lost: original #{inspect(original)}, copy #{inspect(copy)}, " <>
+               "quarantined #{inspect(quarantined)}"
     end
 
     :ok
+  end
+
+  @doc """
+  Writes the transform's quarantine sidecar for `object` (a manifest object: key, size,
+  ETag), as the contract has it — what the Rust transform does for a poison object.
+  """
+  @spec sidecar!(S3Client.Config.t(), String.t(), map(), String.t(), String.t() | nil) :: :ok
+  def sidecar!(config, bucket, object, reason, manifest \\ nil) do
+    text =
+      JSON.encode_object([
+        {"key", object.key},
+        {"etag", object.etag},
+        {"size", object.size},
+        {"reason", reason},
+        {"detail", "#{reason} (written by the test)"},
+        {"quarantine_key", Ingest.quarantine_key(object.key)},
+        {"manifest", manifest},
+        {"detected_at", "2026-12-06T14:00:00.123Z"}
+      ])
+
+    {:ok, _} =
+      S3Client.put_object(config, bucket, Ingest.sidecar_key(object.key), text,
+        content_type: "application/json"
+      )
+
+    :ok
+  end
+
+  @doc "The arrival markers of a bucket, decoded: raw key => marker."
+  @spec arrivals!(S3Client.Config.t(), String.t()) :: %{String.t() => Arrival.t()}
+  def arrivals!(config, bucket) do
+    {:ok, objects} = S3Client.list_all_objects(config, bucket, prefix: "ledger/arrivals/")
+
+    Map.new(objects, fn object ->
+      {:ok, marker} = Arrival.decode(read!(config, bucket, object.key))
+      assert Ingest.arrival_key(marker.key) == object.key
+      {marker.key, marker}
+    end)
   end
 
   @doc "The ledger markers of a bucket, decoded: raw key => marker."

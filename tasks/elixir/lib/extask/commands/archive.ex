@@ -13,6 +13,12 @@ defmodule Extask.Commands.Archive do
   the copy, write the ledger marker, delete the original — `Extask.Ingest.Archiver`, whose
   module doc has the table of every state a crash can leave and how a re-run finishes it.
 
+  A *poison* object — one the transform could not read, for which it wrote a quarantine
+  sidecar (`quarantine/_reasons/<rest>.json`) with the manifest's ETag — goes through the
+  same steps to `quarantine/_objects/<rest>` in `--bucket` instead (no storage class), and
+  its ledger marker records `"outcome":"quarantined"` and the sidecar's `reason`; the
+  sidecar stays. `extask requeue --key` puts such an object back under `raw/`.
+
   Outcomes: exit 0 when every object is archived or already was; an object that changed
   since discover (or can't be proven archived) is **refused**: left where it is, logged as
   one warn line each (key, reason, detail), and the command exits 65 (permanent: a person
@@ -21,8 +27,11 @@ defmodule Extask.Commands.Archive do
   failure on some objects (after the client's retries) exits 75 if any was transient, so
   Airflow retries; a re-run continues where this one stopped.
 
-  Result counts: `objects` (in the manifest), `archived` (finished by this run), `already_archived`
-  (found done), `refused` (0 on success), `bytes` (of the objects archived by this run).
+  Result counts: `objects` (in the manifest), `archived` (finished by this run),
+  `quarantined` (poison objects moved to quarantine by this run), `already_archived` (found
+  done, either way), `refused` (0 on success), `bytes` (of the objects archived by this
+  run; quarantined ones not included). Outputs: `manifest`, `archive_bucket`,
+  `archive_prefix`, `refused: []`, `quarantined: [{"key","reason"}…]` (this run's, by key).
   """
 
   @behaviour Extask.Command
@@ -276,6 +285,9 @@ defmodule Extask.Commands.Archive do
   defp log_outcome({:archived, object}, log),
     do: Log.debug(log, "object archived", key: object.key, bytes: object.size)
 
+  defp log_outcome({:quarantined, object, reason}, log),
+    do: Log.info(log, "object quarantined", key: object.key, reason: reason, bytes: object.size)
+
   defp log_outcome({:already_archived, object}, log),
     do: Log.debug(log, "object already archived", key: object.key)
 
@@ -292,12 +304,14 @@ defmodule Extask.Commands.Archive do
   defp finish(plan, manifest, outcomes, log) do
     by_kind = Enum.group_by(outcomes, &elem(&1, 0))
     archived = Map.get(by_kind, :archived, [])
+    quarantined = Map.get(by_kind, :quarantined, [])
     refused = Map.get(by_kind, :refused, [])
     failed = Map.get(by_kind, :failed, [])
 
     counts = %{
       objects: length(manifest.objects),
       archived: length(archived),
+      quarantined: length(quarantined),
       already_archived: length(Map.get(by_kind, :already_archived, [])),
       refused: length(refused),
       failed: length(failed),
@@ -322,16 +336,23 @@ defmodule Extask.Commands.Archive do
          %PermanentError{
            message:
              "refused #{counts.refused} of #{counts.objects} objects (left in place; " <>
-               "archived #{counts.archived}, already archived #{counts.already_archived})",
+               "archived #{counts.archived}, quarantined #{counts.quarantined}, " <>
+               "already archived #{counts.already_archived})",
            cause: describe_refused(refused_list)
          }}
 
       true ->
+        quarantined_list =
+          quarantined
+          |> Enum.map(fn {:quarantined, object, reason} -> %{key: object.key, reason: reason} end)
+          |> Enum.sort_by(& &1.key)
+
         outputs = %{
           manifest: plan.manifest_key,
           archive_bucket: plan.archive_bucket,
           archive_prefix: plan.archive_prefix,
-          refused: []
+          refused: [],
+          quarantined: quarantined_list
         }
 
         {:ok, Result.new(name(), Map.delete(counts, :failed), outputs)}
@@ -350,7 +371,8 @@ defmodule Extask.Commands.Archive do
 
     message =
       "#{counts.failed} of #{counts.objects} objects failed (archived #{counts.archived}, " <>
-        "already archived #{counts.already_archived}; a re-run continues)#{refused_text}; " <>
+        "quarantined #{counts.quarantined}, already archived #{counts.already_archived}; " <>
+        "a re-run continues)#{refused_text}; " <>
         "first: #{first_object.key}"
 
     if transient?,

@@ -1,20 +1,30 @@
 defmodule Extask.Ingest.Archiver do
   @moduledoc """
-  Archives one raw object of a manifest: **copy** it to the cold location, **verify** the
+  Archives one raw object of a manifest: **copy** it to its destination, **verify** the
   copy, **record** it in the ledger, then **delete** the original — in that order, so that
   at every point each object exists as its original or as a verified copy (or both).
+
+  The destination: `<archive prefix><raw key>` in the archive bucket (with the plan's
+  storage class) — unless the object is *poison*: a quarantine sidecar
+  (`Extask.Ingest.Quarantine`, written by the transform) exists with the manifest's ETag.
+  Then it goes to `quarantine/_objects/<rest>` in the pipeline's own bucket, without a
+  storage class, and its ledger marker says `outcome` quarantined with the sidecar's
+  `reason` (outcome `:quarantined`). The sidecar is looked up first on every run and archive
+  never deletes it, so a re-run picks the same destination; a sidecar naming another ETag
+  is about another version and is ignored. Below, "archive copy" is the copy at the
+  object's destination, whichever it is: the table holds for both.
 
   Every run starts by looking at what is there, so re-running after a crash at any point
   finishes the job and never repeats harm:
 
   | original | archive copy | ledger marker | what `archive/3` does | outcome |
   | --- | --- | --- | --- | --- |
-  | as in the manifest | none | – | copy (only if the source still has the manifest's ETag), verify, record, delete | `:archived` |
-  | as in the manifest | verified | any | record, delete | `:archived` |
+  | as in the manifest | none | – | copy (only if the source still has the manifest's ETag), verify, record, delete | `:archived` (`:quarantined`) |
+  | as in the manifest | verified | any | record, delete | `:archived` (`:quarantined`) |
   | as in the manifest | a different object | – | nothing: never overwrite an archive copy | refused `:archive_conflict` |
   | changed (size or ETag) | – | – | nothing: the new content was never ingested | refused `:changed` |
   | gone | – | this version | nothing left to do | `:already_archived` |
-  | gone | verified | none | record | `:archived` |
+  | gone | verified | none | record | `:archived` (`:quarantined`) |
   | gone | not verified | none | nothing: cannot prove it is archived | refused `:missing` |
   | gone | – | another version | nothing | refused `:ledger_mismatch` |
 
@@ -35,7 +45,7 @@ defmodule Extask.Ingest.Archiver do
   """
 
   alias Extask.{Ingest, PermanentError}
-  alias Extask.Ingest.{Ledger, Manifest}
+  alias Extask.Ingest.{Ledger, Manifest, Quarantine}
   alias S3Client.Error
 
   @enforce_keys [:s3, :bucket, :archive_bucket, :archive_prefix]
@@ -72,6 +82,7 @@ defmodule Extask.Ingest.Archiver do
 
   @type outcome ::
           {:archived, Manifest.object()}
+          | {:quarantined, Manifest.object(), String.t()}
           | {:already_archived, Manifest.object()}
           | {:stopped, step(), Manifest.object()}
           | {:refused, Manifest.object(), reason(), String.t()}
@@ -87,40 +98,86 @@ defmodule Extask.Ingest.Archiver do
           optional(atom()) => term()
         }
 
+  @typedoc """
+  Where one object goes: the archive (`:archived`), or quarantine (`:quarantined`, with the
+  sidecar's reason).
+  """
+  @type destination :: %{
+          bucket: String.t(),
+          key: String.t(),
+          storage_class: String.t() | nil,
+          outcome: Ledger.outcome(),
+          reason: String.t() | nil
+        }
+
   @typedoc "What a copy looks like next to the manifest's object (see `verify/2`)."
   @type verdict :: :verified | :absent | :needs_content_check | {:mismatch, String.t()}
 
   @doc """
   Archives one object (see the module doc); never raises for S3 failures, which come back
   as `{:failed, object, error}` (the object is then in one of the states of the table, and
-  a re-run continues from there).
+  a re-run continues from there). A poison object moved to quarantine by this call is
+  `{:quarantined, object, reason}`.
   """
   @spec archive(t(), Manifest.object(), [option()]) :: outcome()
   def archive(%__MODULE__{} = plan, object, opts \\ []) do
-    result =
-      with {:ok, original} <- head(plan.s3, plan.bucket, object.key) do
-        cond do
-          original == nil ->
-            without_original(plan, object, opts)
-
-          not same_version?(original, object) ->
-            {:refused, :changed,
-             "the original changed since discover (now size #{original.size}, ETag " <>
-               "#{original.etag}; manifest: size #{object.size}, ETag #{object.etag}); left in place"}
-
-          object.size > @max_copy_bytes ->
-            {:refused, :too_large,
-             "#{object.size} bytes: CopyObject copies at most 5 GiB; left in place"}
-
-          true ->
-            with_original(plan, object, opts)
-        end
-      end
-
-    outcome(result, object)
+    case destination(plan, object) do
+      {:ok, dest} -> plan |> archive_to(dest, object, opts) |> outcome(object, dest)
+      {:error, error} -> {:failed, object, error}
+    end
   end
 
-  @doc "Where `archive/3` puts the copy of `key`."
+  @doc """
+  The destination of `object` (see the module doc): one GET of its quarantine sidecar.
+  """
+  @spec destination(t(), Manifest.object()) ::
+          {:ok, destination()} | {:error, Error.t() | PermanentError.t()}
+  def destination(%__MODULE__{} = plan, object) do
+    with {:ok, sidecar} <- Quarantine.read(plan.s3, plan.bucket, object.key) do
+      if Quarantine.applies?(sidecar, object) do
+        {:ok,
+         %{
+           bucket: plan.bucket,
+           key: Ingest.quarantine_key(object.key),
+           storage_class: nil,
+           outcome: :quarantined,
+           reason: sidecar.reason
+         }}
+      else
+        {:ok,
+         %{
+           bucket: plan.archive_bucket,
+           key: archive_key(plan, object.key),
+           storage_class: plan.storage_class,
+           outcome: :archived,
+           reason: nil
+         }}
+      end
+    end
+  end
+
+  defp archive_to(plan, dest, object, opts) do
+    with {:ok, original} <- head(plan.s3, plan.bucket, object.key) do
+      cond do
+        original == nil ->
+          without_original(plan, dest, object, opts)
+
+        not same_version?(original, object) ->
+          {:refused, :changed,
+           "the original changed since discover (now size #{original.size}, ETag " <>
+             "#{original.etag}; manifest: size #{object.size}, ETag #{object.etag}); left in place"}
+
+        object.size > @max_copy_bytes ->
+          {:refused, :too_large,
+           "#{object.size} bytes: CopyObject copies at most 5 GiB; left in place"}
+
+        true ->
+          with_original(plan, dest, object, opts)
+      end
+    end
+  end
+
+  @doc "Where `archive/3` puts the copy of `key` (not poison)."
   @spec archive_key(t(), String.t()) :: String.t()
   def archive_key(%__MODULE__{archive_prefix: prefix}, key), do: Ingest.archive_key(prefix, key)
 
@@ -175,10 +232,10 @@ defmodule Extask.Ingest.Archiver do
 
   # ------------------------------------------------------------------ original present
 
-  defp with_original(plan, object, opts) do
-    with {:ok, copy} <- ensure_copy(plan, object),
+  defp with_original(plan, dest, object, opts) do
+    with {:ok, copy} <- ensure_copy(plan, dest, object),
          :continue <- step_done(:copy, object, opts),
-         :ok <- record(plan, object, copy),
+         :ok <- record(plan, dest, object, copy),
          :continue <- step_done(:record, object, opts),
          :ok <- delete_original(plan, object),
          :continue <- step_done(:delete, object, opts) do
@@ -191,18 +248,18 @@ defmodule Extask.Ingest.Archiver do
     if opts[:stop_after] == step, do: {:stopped, step}, else: :continue
   end
 
-  defp ensure_copy(plan, object) do
-    with {:ok, copy} <- head(plan.s3, plan.archive_bucket, archive_key(plan, object.key)) do
+  defp ensure_copy(plan, dest, object) do
+    with {:ok, copy} <- head(plan.s3, dest.bucket, dest.key) do
       case judge(plan, object, copy) do
         :verified ->
           {:ok, copy}
 
         :absent ->
-          make_copy(plan, object)
+          make_copy(plan, dest, object)
 
         {:mismatch, detail} ->
           {:refused, :archive_conflict,
-           "the archive key holds a different object (#{detail}); not overwritten, original left in place"}
+           "#{dest.key} holds a different object (#{detail}); not overwritten, original left in place"}
 
         {:error, _} = error ->
           error
@@ -210,18 +267,16 @@ defmodule Extask.Ingest.Archiver do
     end
   end
 
-  defp make_copy(plan, object) do
-    dst = archive_key(plan, object.key)
-
+  defp make_copy(plan, dest, object) do
     copied =
-      S3Client.copy_object(plan.s3, plan.bucket, object.key, plan.archive_bucket, dst,
-        storage_class: plan.storage_class,
+      S3Client.copy_object(plan.s3, plan.bucket, object.key, dest.bucket, dest.key,
+        storage_class: dest.storage_class,
         source_if_match: object.etag
       )
 
     case copied do
       {:ok, _} ->
-        with {:ok, copy} <- head(plan.s3, plan.archive_bucket, dst) do
+        with {:ok, copy} <- head(plan.s3, dest.bucket, dest.key) do
           case judge(plan, object, copy) do
             :verified -> {:ok, copy}
             :absent -> {:refused, :copy_unverified, "no copy found after CopyObject"}
@@ -236,7 +291,7 @@ defmodule Extask.Ingest.Archiver do
 
       {:error, %Error{status: 404, code: "NoSuchKey"}} ->
         # Gone between our HEAD and the copy: another run may have finished it.
-        without_original(plan, object, [])
+        without_original(plan, dest, object, [])
 
       {:error, _} = error ->
         error
@@ -273,17 +328,19 @@ defmodule Extask.Ingest.Archiver do
     end
   end
 
-  defp record(plan, object, copy) do
+  defp record(plan, dest, object, copy) do
     marker = %Ledger{
       key: object.key,
       size: object.size,
       etag: object.etag,
-      archive_bucket: plan.archive_bucket,
-      archive_key: archive_key(plan, object.key),
+      archive_bucket: dest.bucket,
+      archive_key: dest.key,
       archive_etag: copy.etag,
       run_id: plan.run_id,
       manifest: plan.manifest_key,
-      ingested_at: now()
+      ingested_at: now(),
+      outcome: dest.outcome,
+      reason: dest.reason
     }
 
     Ledger.write(plan.s3, plan.bucket, marker)
@@ -309,7 +366,7 @@ defmodule Extask.Ingest.Archiver do
 
   # ------------------------------------------------------------------- original gone
 
-  defp without_original(plan, object, opts) do
+  defp without_original(plan, dest, object, opts) do
     with {:ok, marker} <- Ledger.read(plan.s3, plan.bucket, object.key) do
       cond do
         marker != nil and marker.etag == object.etag and marker.size == object.size ->
@@ -320,17 +377,17 @@ defmodule Extask.Ingest.Archiver do
            "the original is gone and the ledger records another version (ETag #{marker.etag})"}
 
         true ->
-          complete_from_copy(plan, object, opts)
+          complete_from_copy(plan, dest, object, opts)
       end
     end
   end
 
   # Gone, no marker: archived only if a verified copy proves it; then finish the ledger.
-  defp complete_from_copy(plan, object, opts) do
-    with {:ok, copy} <- head(plan.s3, plan.archive_bucket, archive_key(plan, object.key)) do
+  defp complete_from_copy(plan, dest, object, opts) do
+    with {:ok, copy} <- head(plan.s3, dest.bucket, dest.key) do
       case verify(object, copy) do
         :verified ->
-          with :ok <- record(plan, object, copy),
+          with :ok <- record(plan, dest, object, copy),
                :continue <- step_done(:record, object, opts) do
             :archived
           end
@@ -354,11 +411,14 @@ defmodule Extask.Ingest.Archiver do
 
   defp same_version?(info, object), do: info.size == object.size and info.etag == object.etag
 
-  defp outcome(:archived, object), do: {:archived, object}
-  defp outcome(:already_archived, object), do: {:already_archived, object}
-  defp outcome({:stopped, step}, object), do: {:stopped, step, object}
-  defp outcome({:refused, reason, detail}, object), do: {:refused, object, reason, detail}
-  defp outcome({:error, error}, object), do: {:failed, object, error}
+  defp outcome(:archived, object, %{outcome: :quarantined, reason: reason}),
+    do: {:quarantined, object, reason}
+
+  defp outcome(:archived, object, _dest), do: {:archived, object}
+  defp outcome(:already_archived, object, _dest), do: {:already_archived, object}
+  defp outcome({:stopped, step}, object, _dest), do: {:stopped, step, object}
+  defp outcome({:refused, reason, detail}, object, _dest), do: {:refused, object, reason, detail}
+  defp outcome({:error, error}, object, _dest), do: {:failed, object, error}
 
   defp now, do: Extask.Log.format_ts(System.system_time(:millisecond))
 end

@@ -9,9 +9,9 @@ defmodule Extask.Ingest.Ledger do
     * **no read-modify-write**: archive workers record objects concurrently, from any number
       of batches and runs, and S3 has no append; a marker is one idempotent PUT, and
       re-recording a key overwrites its own marker — there is never a duplicate entry;
-    * **cheap to read as a set**: discover lists `ledger/ingested/raw/<provider>/` (1,000
-      keys per request, only the providers asked for) and never opens a marker, except for
-      the rare raw object that has one (see `Extask.Commands.Discover`);
+    * **cheap to look up**: discover asks for the marker of each raw key it lists (one GET
+      per key, a 404 when not ingested, many at once), so its cost follows the backlog
+      under `raw/`, never the ledger's years of history (see `Extask.Commands.Discover`);
     * **crash-safe**: a marker exists only after the archive copy was verified, and it is
       written before the original is deleted, so every state a crash can leave is
       recognisable (`Extask.Ingest.Archiver`);
@@ -22,10 +22,19 @@ defmodule Extask.Ingest.Ledger do
 
       {"key":"raw/acme/a.csv","size":3,"etag":"9001…","archive_bucket":"polyetl",
        "archive_key":"archive/raw/acme/a.csv","archive_etag":"9001…","run_id":"r1",
-       "manifest":"manifests/r1/batch-0001.json","ingested_at":"2026-11-23T06:37:30.123Z"}
+       "manifest":"manifests/r1/batch-0001.json","ingested_at":"2026-11-23T06:37:30.123Z",
+       "outcome":"archived","reason":null}
+
+  `outcome` says where the object went: `archived` (to the archive) or `quarantined` (a
+  poison object, moved to `quarantine/_objects/<rest>` in the same bucket, then
+  `archive_bucket`/`archive_key` name that copy), with the transform's `reason` for a
+  quarantined one (`nil` otherwise). Markers written before these fields existed decode
+  as archived with no reason. `extask requeue` deletes the marker of a quarantined object
+  it puts back under `raw/`.
   """
 
   alias Extask.{Ingest, JSON, PermanentError}
+  alias Extask.Ingest.Store
   alias S3Client.Error
 
   # Every field of a marker, in the order they are written.
@@ -38,12 +47,18 @@ defmodule Extask.Ingest.Ledger do
     :archive_etag,
     :run_id,
     :manifest,
-    :ingested_at
+    :ingested_at,
+    :outcome,
+    :reason
   ]
 
   @enforce_keys [:key, :size, :etag, :archive_bucket, :archive_key]
-  defstruct @fields
+  defstruct Enum.map(@fields, fn
+              :outcome -> {:outcome, :archived}
+              field -> {field, nil}
+            end)
 
+  @type outcome :: :archived | :quarantined
   @type t :: %__MODULE__{
           key: String.t(),
           size: non_neg_integer(),
@@ -53,7 +68,9 @@ defmodule Extask.Ingest.Ledger do
           archive_etag: String.t() | nil,
           run_id: String.t() | nil,
           manifest: String.t() | nil,
-          ingested_at: String.t() | nil
+          ingested_at: String.t() | nil,
+          outcome: outcome(),
+          reason: String.t() | nil
         }
 
   @doc """
@@ -67,12 +84,35 @@ defmodule Extask.Ingest.Ledger do
       ~S({"key":"raw/a/b.csv","size":3,"etag":"e1","arch)
       iex> Extask.Ingest.Ledger.decode(text)
       {:ok, marker}
+      iex> String.slice(text, -35, 35)
+      ~S("outcome":"archived","reason":null})
       iex> Extask.Ingest.Ledger.decode(~S({"key":"raw/a/b.csv"}))
       {:error, "expected a ledger marker with key, size, etag, archive_bucket and archive_key"}
+
+  A quarantined object's marker, and one from before `outcome` existed:
+
+      iex> {:ok, marker} = Extask.Ingest.Ledger.decode(~S({"key":"raw/a/b.csv","size":3,"etag":"e1",) <>
+      ...>   ~S("archive_bucket":"polyetl","archive_key":"quarantine/_objects/a/b.csv","outcome":"quarantined","reason":"corrupt_gzip"}))
+      iex> {marker.outcome, marker.reason}
+      {:quarantined, "corrupt_gzip"}
+      iex> {:ok, old} = Extask.Ingest.Ledger.decode(~S({"key":"raw/a/b.csv","size":3,"etag":"e1",) <>
+      ...>   ~S("archive_bucket":"polyetl","archive_key":"archive/raw/a/b.csv"}))
+      iex> {old.outcome, old.reason}
+      {:archived, nil}
+      iex> Extask.Ingest.Ledger.decode(~S({"key":"raw/a/b.csv","size":3,"etag":"e1",) <>
+      ...>   ~S("archive_bucket":"polyetl","archive_key":"archive/raw/a/b.csv","outcome":"lost"}))
+      {:error, ~S(expected the ledger marker's outcome to be "archived" or "quarantined", got: "lost")}
   """
   @spec encode(t()) :: String.t()
   def encode(%__MODULE__{} = marker) do
-    JSON.encode_object(for field <- @fields, do: {field, Map.fetch!(marker, field)})
+    JSON.encode_object(
+      for field <- @fields do
+        case {field, Map.fetch!(marker, field)} do
+          {:outcome, outcome} -> {:outcome, Atom.to_string(outcome)}
+          pair -> pair
+        end
+      end
+    )
   end
 
   @doc "Decodes a marker (see `encode/1`)."
@@ -89,18 +129,22 @@ defmodule Extask.Ingest.Ledger do
        } = json}
       when is_binary(key) and is_integer(size) and size >= 0 and is_binary(etag) and
              is_binary(archive_bucket) and is_binary(archive_key) ->
-        {:ok,
-         %__MODULE__{
-           key: key,
-           size: size,
-           etag: etag,
-           archive_bucket: archive_bucket,
-           archive_key: archive_key,
-           archive_etag: string_or_nil(json["archive_etag"]),
-           run_id: string_or_nil(json["run_id"]),
-           manifest: string_or_nil(json["manifest"]),
-           ingested_at: string_or_nil(json["ingested_at"])
-         }}
+        with {:ok, outcome} <- outcome(json["outcome"]) do
+          {:ok,
+           %__MODULE__{
+             key: key,
+             size: size,
+             etag: etag,
+             archive_bucket: archive_bucket,
+             archive_key: archive_key,
+             archive_etag: string_or_nil(json["archive_etag"]),
+             run_id: string_or_nil(json["run_id"]),
+             manifest: string_or_nil(json["manifest"]),
+             ingested_at: string_or_nil(json["ingested_at"]),
+             outcome: outcome,
+             reason: string_or_nil(json["reason"])
+           }}
+        end
 
       {:ok, _other} ->
         {:error, "expected a ledger marker with key, size, etag, archive_bucket and archive_key"}
@@ -113,24 +157,15 @@ defmodule Extask.Ingest.Ledger do
   defp string_or_nil(value) when is_binary(value), do: value
   defp string_or_nil(_other), do: nil
 
-  @doc """
-  The raw keys the ledger records as ingested, for `providers` (all when empty): one
-  listing per provider prefix, paged, markers never opened.
-  """
-  @spec ingested_keys(S3Client.Config.t(), String.t(), [String.t()]) ::
-          {:ok, MapSet.t(String.t())} | {:error, Error.t()}
-  def ingested_keys(s3, bucket, providers) do
-    keys =
-      for prefix <- Ingest.ledger_prefixes(providers),
-          object <- S3Client.stream_objects(s3, bucket, prefix: prefix),
-          {:ok, raw_key} <- [Ingest.raw_key(object.key)],
-          into: MapSet.new(),
-          do: raw_key
+  defp outcome(nil), do: {:ok, :archived}
+  defp outcome("archived"), do: {:ok, :archived}
+  defp outcome("quarantined"), do: {:ok, :quarantined}
 
-    {:ok, keys}
-  rescue
-    error in Error -> {:error, error}
-  end
+  defp outcome(other),
+    do:
+      {:error,
+       ~s(expected the ledger marker's outcome to be "archived" or "quarantined", got: ) <>
+         JSON.encode!(other)}
 
   @doc """
   The marker of `raw_key`, or `nil` when the ledger has none. A marker that cannot be
@@ -139,30 +174,16 @@ defmodule Extask.Ingest.Ledger do
   @spec read(S3Client.Config.t(), String.t(), String.t()) ::
           {:ok, t() | nil} | {:error, Error.t() | PermanentError.t()}
   def read(s3, bucket, raw_key) do
-    key = Ingest.ledger_key(raw_key)
-    sink = {:fun, [], fn chunk, acc -> [acc, chunk] end}
-
-    case S3Client.get_object(s3, bucket, key, sink) do
-      {:ok, %{acc: iodata}} ->
-        case decode(IO.iodata_to_binary(iodata)) do
-          {:ok, marker} ->
-            {:ok, marker}
-
-          {:error, reason} ->
-            {:error,
-             %PermanentError{
-               message: "unreadable ledger marker s3://#{bucket}/#{key}",
-               cause: reason
-             }}
-        end
-
-      {:error, %Error{status: 404}} ->
-        {:ok, nil}
-
-      {:error, _} = error ->
-        error
-    end
+    Store.get_json(s3, bucket, Ingest.ledger_key(raw_key), &decode/1, "ledger marker")
   end
+
+  @doc """
+  Deletes the marker of `raw_key` (`extask requeue`: the object goes back to `raw/` to be
+  ingested again); deleting a marker that is not there succeeds.
+  """
+  @spec delete(S3Client.Config.t(), String.t(), String.t()) :: :ok | {:error, Error.t()}
+  def delete(s3, bucket, raw_key),
+    do: S3Client.delete_object(s3, bucket, Ingest.ledger_key(raw_key))
 
   @doc "Writes (or rewrites: one marker per raw key, never two) the marker of `marker.key`."
   @spec write(S3Client.Config.t(), String.t(), t()) :: :ok | {:error, Error.t()}

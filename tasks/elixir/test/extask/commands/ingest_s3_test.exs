@@ -12,11 +12,37 @@ defmodule Extask.Commands.IngestS3Test do
   import ExtaskTest.Run, only: [lines_at: 2]
 
   alias Extask.Ingest
-  alias Extask.Ingest.{Archiver, Ledger}
+  alias Extask.Ingest.{Archiver, Arrival, Ledger, Requeue}
+  alias ExtaskTest.RecordingProxy
   alias S3ClientTest.S3Server
 
   defp manifest_objects(config, bucket, keys) do
     Enum.flat_map(keys, &manifest!(config, bucket, &1).objects)
+  end
+
+  defp done_line(run), do: Enum.find(run.lines, &(&1["msg"] == "discover done"))
+
+  # The CLI's env pointed at a recording proxy in front of the server.
+  defp proxied_env(settings, bucket) do
+    proxy = RecordingProxy.start!(settings.endpoint)
+    {proxy, env(%{settings | endpoint: proxy.endpoint}, bucket)}
+  end
+
+  defp ledger_marker(bucket, key, size, etag, manifest \\ nil) do
+    %Ledger{
+      key: key,
+      size: size,
+      etag: etag,
+      archive_bucket: bucket,
+      archive_key: "archive/" <> key,
+      manifest: manifest
+    }
+  end
+
+  defp write_markers!(config, bucket, markers) do
+    markers
+    |> Task.async_stream(&(:ok = Ledger.write(config, bucket, &1)), max_concurrency: 32)
+    |> Stream.run()
   end
 
   test "round trip: discover (filter, limit, batches, order, idempotent), archive, nothing left",
@@ -116,6 +142,7 @@ defmodule Extask.Commands.IngestS3Test do
     assert run.result["counts"] == %{
              "objects" => 15,
              "archived" => 15,
+             "quarantined" => 0,
              "already_archived" => 0,
              "refused" => 0,
              "bytes" => rest |> Enum.map(& &1.size) |> Enum.sum()
@@ -152,7 +179,8 @@ defmodule Extask.Commands.IngestS3Test do
     assert Map.has_key?(final, "rawish/acme/a.csv")
   end
 
-  test "listings page: 2,600 raw keys and 1,100 ledger markers", ctx do
+  test "listings page: 2,600 raw keys, 1,100 ledger markers; the limit fetches no page beyond",
+       ctx do
     %{config: config, bucket: bucket, settings: settings} = ctx
 
     raw =
@@ -234,6 +262,238 @@ defmodule Extask.Commands.IngestS3Test do
     assert limited.result["counts"]["objects"] == 1100
     limited_keys = manifest_objects(config, bucket, limited.result["outputs"]["manifests"])
     assert Enum.all?(limited_keys, &String.starts_with?(&1.key, "raw/p2/"))
+
+    # Every raw key was looked up once (no more: the old markers were never touched).
+    assert done_line(run)["lookups"] == 2600
+
+    # Within one page: that page only, its keys looked up (at most 15 more than needed,
+    # still in flight when the limit was reached), arrivals of the 900 objects only.
+    {proxy, proxied} = proxied_env(settings, bucket)
+
+    within = cli(~w(discover --run-id paging-900 --providers p2 --limit 900), proxied)
+    assert within.code == 0, within.stderr
+    assert within.result["counts"]["objects"] == 900
+
+    assert [%{"prefix" => "raw/p2/"}, %{"prefix" => "manifests/paging-900/"}] =
+             RecordingProxy.listings(proxy)
+
+    gets = RecordingProxy.gets(proxy)
+    marker_gets = Enum.filter(gets, &String.starts_with?(&1, "ledger/ingested/"))
+
+    assert length(marker_gets) in 900..(900 + 15 + length(leftover ++ changed))
+    assert Enum.count(gets, &String.starts_with?(&1, "ledger/arrivals/")) == 900
+  end
+
+  test "discover looks up only the listed raw keys' markers: the ledger is never listed", ctx do
+    %{config: config, bucket: bucket, settings: settings} = ctx
+    raw = raw_objects([{"acme", 12}, {"opta", 8}])
+    put = put_all!(config, bucket, raw)
+    keys = raw |> Enum.map(&elem(&1, 0)) |> Enum.sort()
+
+    # A year of history: 1,500 markers of long-archived objects of the same providers...
+    history =
+      for provider <- ["acme", "opta"], i <- 1..750 do
+        key = "raw/#{provider}/2025/#{String.pad_leading("#{i}", 4, "0")}/old.csv"
+        ledger_marker(bucket, key, 1, "e")
+      end
+
+    # ... and 2 leftovers (this very version recorded) and 1 re-delivery (another version).
+    [left1, left2, redelivered | _] = keys
+
+    current =
+      for key <- [left1, left2] do
+        {size, etag} = put[key]
+        ledger_marker(bucket, key, size, etag, "manifests/old/batch-0001.json")
+      end
+
+    write_markers!(config, bucket, history ++ current)
+    write_markers!(config, bucket, [ledger_marker(bucket, redelivered, 1, "0123456789abcdef")])
+
+    {proxy, proxied} = proxied_env(settings, bucket)
+    run = cli(~w(discover --run-id year), proxied)
+    assert run.code == 0, run.stderr
+
+    assert run.result["counts"] == %{
+             "objects" => 18,
+             "bytes" =>
+               raw
+               |> Enum.reject(&(elem(&1, 0) in [left1, left2]))
+               |> Enum.map(&byte_size(elem(&1, 1)))
+               |> Enum.sum(),
+             "batches" => 1,
+             "already_ingested" => 2,
+             "changed_since_ingest" => 1,
+             "skipped" => 0
+           }
+
+    # One listing of raw/ (and the run's manifests, for stale ones); one GET per raw key's
+    # marker, one per new object's arrival; nothing under ledger/ listed or opened else.
+    assert Enum.map(RecordingProxy.listings(proxy), & &1["prefix"]) == ["raw/", "manifests/year/"]
+    gets = RecordingProxy.gets(proxy)
+
+    assert gets |> Enum.filter(&String.starts_with?(&1, "ledger/ingested/")) |> Enum.sort() ==
+             Enum.map(keys, &Ingest.ledger_key/1)
+
+    assert gets |> Enum.filter(&String.starts_with?(&1, "ledger/arrivals/")) |> Enum.sort() ==
+             (keys -- [left1, left2]) |> Enum.map(&Ingest.arrival_key/1)
+
+    assert %{"lookups" => 20, "arrivals_written" => 18} = done_line(run)
+
+    # Re-run: the same manifest bytes, every arrival reused.
+    [manifest] = run.result["outputs"]["manifests"]
+    before = read!(config, bucket, manifest)
+    again = cli(~w(discover --run-id year), proxied)
+    assert again.code == 0
+    assert read!(config, bucket, manifest) == before
+    assert %{"arrivals_written" => 0} = done_line(again)
+  end
+
+  test "discover records each object's arrival once; a new delivery under a key is a new one",
+       ctx do
+    %{config: config, bucket: bucket, settings: settings} = ctx
+    raw = raw_objects([{"acme", 3}])
+    _ = put_all!(config, bucket, raw)
+    env = env(settings, bucket)
+    {:ok, listed} = S3Client.list_all_objects(config, bucket, prefix: "raw/")
+
+    first = cli(~w(discover --run-id a1), env)
+    assert first.code == 0, first.stderr
+    objects = manifest_objects(config, bucket, first.result["outputs"]["manifests"])
+    arrivals = arrivals!(config, bucket)
+
+    for object <- listed do
+      {:ok, expected} = Arrival.timestamp(object.last_modified)
+      assert expected =~ ~r/\A\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\z/
+      assert Enum.find(objects, &(&1.key == object.key)).arrived_at == expected
+
+      assert %Arrival{etag: etag, size: size, arrived_at: ^expected, run_id: "a1"} =
+               arrivals[object.key]
+
+      assert {etag, size} == {object.etag, object.size}
+    end
+
+    # Another run before anything was archived: the same arrivals, markers untouched.
+    second = cli(~w(discover --run-id a2), env)
+    assert manifest_objects(config, bucket, second.result["outputs"]["manifests"]) == objects
+    assert arrivals!(config, bucket) == arrivals
+    assert %{"arrivals_written" => 0} = done_line(second)
+
+    # New content under one key: a new delivery, a new arrival; the others are kept.
+    [{changed, _} | _] = raw
+    _ = put_all!(config, bucket, [{changed, "delivered again, different"}])
+    third = cli(~w(discover --run-id a3), env)
+    assert %{"arrivals_written" => 1} = done_line(third)
+    now = arrivals!(config, bucket)
+    assert Map.delete(now, changed) == Map.delete(arrivals, changed)
+    assert %Arrival{run_id: "a3", size: 26} = now[changed]
+    assert now[changed].etag != arrivals[changed].etag
+    assert now[changed].arrived_at >= arrivals[changed].arrived_at
+
+    assert Enum.find(
+             manifest_objects(config, bucket, third.result["outputs"]["manifests"]),
+             &(&1.key == changed)
+           ).arrived_at == now[changed].arrived_at
+  end
+
+  test "poison objects: archive quarantines them, requeue puts them back, discover finds them",
+       ctx do
+    %{config: config, bucket: bucket, settings: settings} = ctx
+    raw = raw_objects([{"acme", 4}])
+    _ = put_all!(config, bucket, raw)
+    env = env(settings, bucket)
+    discovered = cli(~w(discover --run-id poison), env)
+    [manifest] = discovered.result["outputs"]["manifests"]
+    [gz, header, stale, fine] = objects = manifest!(config, bucket, manifest).objects
+    :ok = sidecar!(config, bucket, gz, "corrupt_gzip", manifest)
+    :ok = sidecar!(config, bucket, header, "bad_header", manifest)
+    # A sidecar of an earlier version of the key: not about this one, ignored.
+    :ok =
+      sidecar!(config, bucket, %{stale | etag: "0123456789abcdef0123456789abcdef"}, "bad_header")
+
+    run = cli(["archive", "--manifest", manifest], env)
+    assert run.code == 0, run.stderr
+
+    assert run.result["counts"] == %{
+             "objects" => 4,
+             "archived" => 2,
+             "quarantined" => 2,
+             "already_archived" => 0,
+             "refused" => 0,
+             "bytes" => stale.size + fine.size
+           }
+
+    assert run.result["outputs"]["quarantined"] == [
+             %{"key" => gz.key, "reason" => "corrupt_gzip"},
+             %{"key" => header.key, "reason" => "bad_header"}
+           ]
+
+    assert_no_loss(config, bucket, objects)
+    state = snapshot(config, bucket)
+    assert keys_under(state, "raw/") == []
+
+    assert keys_under(state, "quarantine/_objects/") ==
+             Enum.map([gz, header], &Ingest.quarantine_key(&1.key))
+
+    assert keys_under(state, "archive/") ==
+             Enum.map([stale, fine], &Ingest.archive_key("archive/", &1.key))
+
+    ledger = ledger!(config, bucket)
+    assert {ledger[gz.key].outcome, ledger[gz.key].reason} == {:quarantined, "corrupt_gzip"}
+    assert {ledger[fine.key].outcome, ledger[fine.key].reason} == {:archived, nil}
+    arrivals = arrivals!(config, bucket)
+
+    # Requeue one; the other stopped after its marker was deleted, as a crash would, then
+    # finished by the command.
+    one = cli(["requeue", "--object", gz.key], env)
+    assert one.code == 0, one.stderr
+
+    assert one.result["counts"] == %{
+             "keys" => 1,
+             "requeued" => 1,
+             "resumed" => 0,
+             "bytes" => gz.size
+           }
+
+    assert one.result["outputs"]["requeued"] == [
+             %{"key" => gz.key, "size" => gz.size, "etag" => gz.etag, "reason" => "corrupt_gzip"}
+           ]
+
+    plan = %Requeue{s3: config, bucket: bucket}
+    assert {:stopped, :unrecord, _} = Requeue.requeue(plan, header.key, stop_after: :unrecord)
+    two = cli(["requeue", "--object", header.key, "--object", header.key], env)
+    assert two.code == 0, two.stderr
+    assert %{"keys" => 1, "requeued" => 1, "resumed" => 1} = two.result["counts"]
+
+    for object <- [gz, header] do
+      assert read!(config, bucket, object.key) == List.keyfind(raw, object.key, 0) |> elem(1)
+    end
+
+    state = snapshot(config, bucket)
+    assert keys_under(state, "quarantine/") == [Ingest.sidecar_key(stale.key)]
+    assert Map.keys(ledger!(config, bucket)) |> Enum.sort() == [stale.key, fine.key]
+    assert arrivals!(config, bucket) == arrivals
+
+    # Not quarantined: refused, naming the key and what the ledger says; the rest is done.
+    refused = cli(["requeue", "--object", fine.key, "--object", gz.key], env)
+    assert refused.code == 65
+    assert refused.result == nil
+    assert [error] = lines_at(refused, "error")
+    assert error["error_kind"] == "permanent"
+    assert error["error"] =~ "refused 2 of 2 keys"
+
+    assert error["error"] =~
+             "#{fine.key}: not quarantined: the ledger records it archived to s3://#{bucket}/archive/#{fine.key}"
+
+    assert error["error"] =~ "#{gz.key}: not quarantined: the ledger has no marker for it"
+    assert snapshot(config, bucket) == state
+
+    # The next discover finds both again, with their first arrival.
+    next = cli(~w(discover --run-id after-requeue), env)
+    assert next.code == 0, next.stderr
+    again = manifest_objects(config, bucket, next.result["outputs"]["manifests"])
+    assert Enum.map(again, & &1.key) == [gz.key, header.key]
+    assert Enum.map(again, & &1.arrived_at) == [gz.arrived_at, header.arrived_at]
+    assert %{"arrivals_written" => 0} = done_line(next)
   end
 
   describe "crash between copy and delete" do

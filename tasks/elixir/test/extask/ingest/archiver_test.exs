@@ -2,7 +2,8 @@ defmodule Extask.Ingest.ArchiverTest do
   @moduledoc """
   `Extask.Ingest.Archiver` against the project's real S3 server (the one `S3_ENDPOINT_URL`
   names, else a private one started for this module): the states of its table, one object
-  at a time, and the archive stopped after each step, as a crash would, then finished.
+  at a time, for the archive and for the quarantine of poison objects, and the archive
+  stopped after each step, as a crash would, then finished.
   Every test works in its own bucket. The `archive` command's own behaviour (counts,
   refusals reported, exit codes) is tested in `Extask.Commands.IngestS3Test`.
   """
@@ -122,6 +123,93 @@ defmodule Extask.Ingest.ArchiverTest do
     assert detail =~ "0123456789abcdef0123456789abcdef"
   end
 
+  describe "poison objects (a quarantine sidecar with the manifest's ETag)" do
+    test "go to quarantine/_objects/<rest> in the bucket itself; marker quarantined; sidecar kept",
+         ctx do
+      %{config: config, bucket: bucket} = ctx
+      {plan, [poison, fine]} = manifest_objects!(ctx, raw_objects([{"acme", 2}]))
+      # The archive elsewhere, with a storage class: quarantine ignores both.
+      cold = bucket!(config, "cold")
+      plan = %{plan | archive_bucket: cold, storage_class: "GLACIER"}
+      :ok = sidecar!(config, bucket, poison, "corrupt_gzip", plan.manifest_key)
+      # A stale sidecar of another version of the other key: ignored.
+      :ok =
+        sidecar!(config, bucket, %{fine | etag: "0123456789abcdef0123456789abcdef"}, "bad_header")
+
+      assert {:quarantined, ^poison, "corrupt_gzip"} = Archiver.archive(plan, poison)
+      assert {:archived, ^fine} = Archiver.archive(plan, fine)
+
+      quarantined = Ingest.quarantine_key(poison.key)
+
+      assert quarantined ==
+               "quarantine/_objects/" <> String.replace_prefix(poison.key, "raw/", "")
+
+      state = snapshot(config, bucket)
+      refute Map.has_key?(state, poison.key)
+      assert state[quarantined] == %{size: poison.size, etag: poison.etag}
+      assert Map.has_key?(state, Ingest.sidecar_key(poison.key))
+      assert keys_under(snapshot(config, cold), "") == [Archiver.archive_key(plan, fine.key)]
+      refute Map.has_key?(state, Archiver.archive_key(plan, poison.key))
+
+      assert {:ok, %Ledger{} = marker} = Ledger.read(config, bucket, poison.key)
+
+      assert Map.take(marker, [:archive_bucket, :archive_key, :archive_etag, :outcome, :reason]) ==
+               %{
+                 archive_bucket: bucket,
+                 archive_key: quarantined,
+                 archive_etag: poison.etag,
+                 outcome: :quarantined,
+                 reason: "corrupt_gzip"
+               }
+
+      assert {:ok, %Ledger{outcome: :archived, reason: nil, archive_bucket: ^cold}} =
+               Ledger.read(config, bucket, fine.key)
+
+      # Done is done, whichever the destination.
+      assert {:already_archived, ^poison} = Archiver.archive(plan, poison)
+      assert {:already_archived, ^fine} = Archiver.archive(plan, fine)
+    end
+
+    test "the crash table holds for the quarantine destination too", ctx do
+      %{config: config, bucket: bucket} = ctx
+      raw = raw_objects([{"acme", 1}, {"opta", 1}, {"stats", 1}, {"betco", 1}])
+      {plan, objects} = manifest_objects!(ctx, raw)
+      [copied, recorded, gone, conflict] = objects
+      for object <- objects, do: :ok = sidecar!(config, bucket, object, "bad_header")
+
+      assert {:stopped, :copy, ^copied} = Archiver.archive(plan, copied, stop_after: :copy)
+
+      assert {:stopped, :record, ^recorded} =
+               Archiver.archive(plan, recorded, stop_after: :record)
+
+      assert {:stopped, :copy, ^gone} = Archiver.archive(plan, gone, stop_after: :copy)
+      assert_no_loss(config, bucket, objects)
+
+      for object <- [copied, recorded, gone] do
+        assert snapshot(config, bucket)[Ingest.quarantine_key(object.key)] ==
+                 %{size: object.size, etag: object.etag}
+      end
+
+      # Original gone after a verified quarantine copy: recorded from the copy.
+      :ok = S3Client.delete_object(config, bucket, gone.key)
+      # Someone else's object at a quarantine key: never overwritten.
+      _ = put_all!(config, bucket, [{Ingest.quarantine_key(conflict.key), "not this one"}])
+
+      assert {:quarantined, ^copied, "bad_header"} = Archiver.archive(plan, copied)
+      assert {:quarantined, ^recorded, "bad_header"} = Archiver.archive(plan, recorded)
+      assert {:quarantined, ^gone, "bad_header"} = Archiver.archive(plan, gone)
+
+      assert {:refused, ^conflict, :archive_conflict, detail} = Archiver.archive(plan, conflict)
+      assert detail =~ Ingest.quarantine_key(conflict.key)
+
+      assert_no_loss(config, bucket, objects)
+      ledger = ledger!(config, bucket)
+      assert Map.keys(ledger) |> Enum.sort() == Enum.sort([copied.key, recorded.key, gone.key])
+      assert Enum.all?(ledger, fn {_, marker} -> marker.outcome == :quarantined end)
+      assert keys_under(snapshot(config, bucket), "archive/") == []
+    end
+  end
+
   describe "crash between copy and delete" do
     setup :crash_fixture
 
@@ -153,7 +241,7 @@ defmodule Extask.Ingest.ArchiverTest do
       state = snapshot(config, bucket)
       assert Enum.all?(objects, &Map.has_key?(state, &1.key))
       assert length(keys_under(state, "archive/")) == 8
-      assert length(keys_under(state, "ledger/")) == 4
+      assert length(keys_under(state, "ledger/ingested/")) == 4
 
       # A copied object whose original someone removed: the verified copy proves it archived.
       [gone | _] = copied

@@ -2,7 +2,7 @@ defmodule Extask.Ingest.LedgerTest do
   @moduledoc """
   `Extask.Ingest.Ledger` against the project's real S3 server (the one `S3_ENDPOINT_URL`
   names, else a private one started for this module): markers written, read back and
-  rewritten, listed per provider without being opened, and a damaged marker. Every test
+  rewritten, the outcome of a quarantined object, deleted, and a damaged marker. Every test
   works in its own bucket. How discover and archive use the ledger is tested with the
   commands (`Extask.Commands.IngestS3Test`).
   """
@@ -51,28 +51,33 @@ defmodule Extask.Ingest.LedgerTest do
     assert map_size(ledger!(config, bucket)) == 1
   end
 
-  test "ingested keys: per provider asked for (all when none), from listings only",
+  test "a quarantined object's marker keeps its outcome and reason; delete removes a marker",
        %{config: config, bucket: bucket} do
-    for key <- ["raw/acme/a.csv", "raw/acme/sub/b.csv", "raw/opta/c.csv", "raw/p/a"] do
-      :ok = Ledger.write(config, bucket, marker(bucket, key))
-    end
+    quarantined = %{
+      marker(bucket, "raw/acme/poison.csv.gz")
+      | archive_key: "quarantine/_objects/acme/poison.csv.gz",
+        outcome: :quarantined,
+        reason: "corrupt_gzip"
+    }
 
-    # A damaged marker still counts as ingested: listings never open markers.
-    _ = put_all!(config, bucket, [{Ingest.ledger_key("raw/stats/d.csv"), "not json"}])
-    # Objects outside the ledger are not markers.
-    _ = put_all!(config, bucket, [{"raw/acme/a.csv", "abc"}, {"manifests/r1/x.json", "{}"}])
+    :ok = Ledger.write(config, bucket, quarantined)
+    assert Ledger.read(config, bucket, quarantined.key) == {:ok, quarantined}
 
-    assert {:ok, all} = Ledger.ingested_keys(config, bucket, [])
+    assert read!(config, bucket, Ingest.ledger_key(quarantined.key)) =~
+             ~S("outcome":"quarantined","reason":"corrupt_gzip"})
 
-    assert all ==
-             MapSet.new(~w(raw/acme/a.csv raw/acme/sub/b.csv raw/opta/c.csv raw/p/a
-                           raw/stats/d.csv))
+    # A marker written before outcome existed reads as archived.
+    old =
+      ~S({"key":"raw/acme/old.csv","size":3,"etag":"e","archive_bucket":"b","archive_key":"archive/raw/acme/old.csv"})
 
-    assert Ledger.ingested_keys(config, bucket, ["acme"]) ==
-             {:ok, MapSet.new(["raw/acme/a.csv", "raw/acme/sub/b.csv"])}
+    _ = put_all!(config, bucket, [{Ingest.ledger_key("raw/acme/old.csv"), old}])
 
-    assert Ledger.ingested_keys(config, bucket, ["opta", "nobody"]) ==
-             {:ok, MapSet.new(["raw/opta/c.csv"])}
+    assert {:ok, %Ledger{outcome: :archived, reason: nil}} =
+             Ledger.read(config, bucket, "raw/acme/old.csv")
+
+    assert Ledger.delete(config, bucket, quarantined.key) == :ok
+    assert Ledger.read(config, bucket, quarantined.key) == {:ok, nil}
+    assert Ledger.delete(config, bucket, quarantined.key) == :ok
   end
 
   test "a marker that cannot be decoded is a permanent error naming it",
@@ -92,6 +97,6 @@ defmodule Extask.Ingest.LedgerTest do
     assert {:error, %S3Client.Error{status: 404}} =
              Ledger.write(config, missing, marker(missing, "raw/acme/a.csv"))
 
-    assert {:error, %S3Client.Error{status: 404}} = Ledger.ingested_keys(config, missing, [])
+    assert {:error, %S3Client.Error{status: 404}} = Ledger.read(config, missing, "raw/acme/a.csv")
   end
 end
