@@ -1,6 +1,9 @@
-"""Benchmark: `pytask load` (client mode: the task downloads and sends each staged object)
-against the server ingesting the same objects itself (`INSERT … SELECT FROM s3()`, which is
-also `load --mode server`) — rows/s and the ratio, measured in this run.
+"""Benchmark: `pytask load` — staged rows through the work table and the one-row-per-id merge
+(docs/staged-format.md) — against the reference of the server ingesting the same objects
+itself straight into a plain MergeTree (`INSERT … SELECT FROM s3()`, no merge): rows/s and
+ratios, measured in this run. Loads: `--mode server` and `--mode client` into empty tables (every
+id new), then the same events re-delivered a day later into the first (every id replaced: the
+merge's worst case).
 
 A chDB-backed ClickHouse endpoint and the project's S3 server (hack/s3-server.sh) on loopback;
 staged objects are Parquet (docs/staged-format.md) produced by the engine itself.
@@ -24,7 +27,7 @@ import boto3  # type: ignore[import-untyped]
 import clickhouse_connect
 from botocore.config import Config  # type: ignore[import-untyped]
 from pytask.cli import run
-from pytask.clickhouse.events import staged_key
+from pytask.clickhouse.events import staged_key, structure
 
 from tests.support.chdb_http import start_chdb_endpoint
 from tests.support.events import staged_events_sql
@@ -62,6 +65,23 @@ def load(mode: str, manifest: str, env: dict[str, str], table: str) -> float:
     return float(result["counts"]["rows"]) / elapsed
 
 
+def plain_insert(ch: Any, s3env: dict[str, str], objects: list[dict[str, Any]]) -> float:
+    """The reference: the engine reads every staged object into a plain MergeTree itself."""
+    ch.command("CREATE DATABASE IF NOT EXISTS bench")
+    ch.command(f"CREATE TABLE bench.plain ({structure()}) ENGINE = MergeTree ORDER BY event_id")
+    base = s3env["S3_ENDPOINT_URL"].rstrip("/")
+    t0 = time.perf_counter()
+    for obj in objects:
+        url = f"{base}/bench/{staged_key(obj['key'])}"
+        ch.command(
+            f"INSERT INTO bench.plain SELECT * FROM s3('{url}', "
+            f"'{s3env['AWS_ACCESS_KEY_ID']}', '{s3env['AWS_SECRET_ACCESS_KEY']}', 'Parquet')"
+        )
+    elapsed = time.perf_counter() - t0
+    rows = int(ch.command("SELECT count() FROM bench.plain"))
+    return rows / elapsed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--objects", type=int, default=8)
@@ -86,18 +106,23 @@ def main() -> None:
                 username=endpoint.user,
                 password=endpoint.password,
             )
-            parquet = ch.raw_query(staged_events_sql("acme", args.rows_per_object))
-            objects = []
+            n = args.rows_per_object
+            objects, again = [], []
             for i in range(args.objects):
                 key = f"raw/acme/bench-{i:04d}.csv"
+                parquet = ch.raw_query(staged_events_sql("acme", n, first=i * n))
                 s3.put_object(Bucket="bench", Key=key, Body=b"raw")
                 s3.put_object(Bucket="bench", Key=staged_key(key), Body=parquet)
-                objects.append({"key": key, "size": 3, "etag": f"e{i}"})
-            s3.put_object(
-                Bucket="bench",
-                Key="manifests/bench.json",
-                Body=json.dumps({"objects": objects}).encode(),
-            )
+                objects.append(
+                    {"key": key, "size": 3, "etag": f"e{i}", "arrived_at": "2026-12-01T00:00:00Z"}
+                )
+                later = f"raw/acme/bench-{i:04d}-again.csv"
+                revised = ch.raw_query(staged_events_sql("acme", n, first=i * n, revision=1))
+                s3.put_object(Bucket="bench", Key=staged_key(later), Body=revised)
+                again.append({**objects[-1], "key": later, "arrived_at": "2026-12-02T00:00:00Z"})
+            for name, listed in (("bench", objects), ("again", again)):
+                body = json.dumps({"objects": listed}).encode()
+                s3.put_object(Bucket="bench", Key=f"manifests/{name}.json", Body=body)
             env = {
                 "PYTASK_DEST_HOST": endpoint.host,
                 "PYTASK_DEST_PORT": str(endpoint.port),
@@ -110,8 +135,12 @@ def main() -> None:
                 "PYTASK_BUCKET": "bench",
                 "PYTASK_DATABASE": "bench",
             }
+            reference = plain_insert(ch, s3env, objects)
             server = load("server", "manifests/bench.json", env, "by_server")
             client = load("client", "manifests/bench.json", env, "by_client")
+            replaced = load("server", "manifests/again.json", env, "by_server")
+            visible = ch.query("SELECT count(), uniqExact(event_id) FROM bench.by_server")
+            assert visible.result_rows[0] == (len(objects) * n, len(objects) * n), visible
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -129,10 +158,14 @@ def main() -> None:
     print(
         f"staged objects: {args.objects} x {args.rows_per_object:,} rows = {rows:,} rows (Parquet)"
     )
-    print(f"{'method':<52} {'rows/s':>12}")
-    print(f"{'server ingests from S3 itself (INSERT … SELECT FROM s3())':<52} {server:>12,.0f}")
-    print(f"{'pytask load --mode client (task downloads, sends)':<52} {client:>12,.0f}")
-    print(f"ratio client / server: {client / server:.2f}x")
+    print(f"{'method':<62} {'rows/s':>10} {'vs reference':>12}")
+    for name, value in (
+        ("reference: INSERT … SELECT FROM s3() into a plain MergeTree", reference),
+        ("pytask load --mode server, every id new", server),
+        ("pytask load --mode client, every id new", client),
+        ("pytask load --mode server, every id re-delivered (replaced)", replaced),
+    ):
+        print(f"{name:<62} {value:>10,.0f} {value / reference:>11.2f}x")
 
 
 if __name__ == "__main__":

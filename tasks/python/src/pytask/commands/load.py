@@ -1,12 +1,15 @@
-"""Load the staged events of one batch into ClickHouse, idempotently.
+"""Load the staged events of one batch into ClickHouse: one row per event id, the latest
+delivery winning.
 
-For each raw object of ``--manifest`` (written by ``extask discover``), the transform wrote
-``staged/<…>.parquet`` (docs/staged-format.md). Each row is loaded with its ``source_key`` and
-``source_etag``. **Per-object replace**: when rows of that source are already in the table (a
-re-run, or a crash mid-insert), they are deleted first (lightweight ``DELETE … WHERE
-source_key = …``), then the object is inserted — so loading the same object twice never
-duplicates rows. While an object is re-loaded its rows are briefly absent; a first load
-adds rows only.
+For each raw object of ``--manifest`` (written by ``extask discover``, with each object's
+``arrived_at``), the transform wrote ``staged/<…>.parquet`` (docs/staged-format.md) — or, for an
+object it quarantined whole, the sidecar ``quarantine/_reasons/<…>.json``: such objects are
+skipped (counted in ``objects_quarantined``). Each row is loaded with ``source_key``,
+``source_etag`` and ``arrived_at`` into a private work table, then merged into the events table
+partition by partition (:mod:`pytask.clickhouse.latest`): a plain ``SELECT`` never sees two rows
+of an id, nor none of an id it saw before. Per object, the rows are counted as ``new``,
+``replaced`` (an earlier delivery's row), ``unchanged`` (already there: a re-run) or
+``superseded`` (a later delivery is already there).
 
 ``--mode server``: ClickHouse reads the object itself with ``s3()``; ``--mode client``: the task
 downloads it (one staged object in memory at a time) and sends it; ``--mode auto`` probes
@@ -17,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from pytask import ENV_PREFIX
@@ -25,6 +30,7 @@ from pytask.clickhouse import events
 from pytask.clickhouse.args import TransferMode, add_server_arguments, transfer_mode
 from pytask.clickhouse.args import server as args_server
 from pytask.clickhouse.connection import Server
+from pytask.clickhouse.latest import LatestMerge, MergeReport, check_layout
 from pytask.clickhouse.names import identifier, qualified
 from pytask.clickhouse.sync import classify as classify_clickhouse
 from pytask.clickhouse.sync import literal
@@ -71,15 +77,69 @@ def s3_function(settings: S3Settings, url: str) -> str:
     )
 
 
-def _manifest(s3: Any, bucket: str, key: str) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class ManifestObject:
+    key: str
+    etag: str
+    arrived_at: str  # RFC 3339 UTC, milliseconds: '2026-12-06T14:00:00.123Z'
+
+
+def _utc_time(text: str) -> bool:
+    """Whether ``text`` is an RFC 3339 time in UTC.
+
+    >>> _utc_time("2026-12-06T14:00:00.123Z"), _utc_time("yesterday"), _utc_time("2026-12-06")
+    (True, False, False)
+    """
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return parsed.utcoffset() is not None and parsed.utcoffset() == timedelta(0)
+
+
+def _object(raw: Any, index: int, where: str) -> ManifestObject:
+    key, etag, arrived = (
+        raw.get(k) if isinstance(raw, dict) else None for k in ("key", "etag", "arrived_at")
+    )
+    if not (isinstance(key, str) and key.startswith("raw/") and isinstance(etag, str)):
+        raise PermanentError(
+            f"expected objects[{index}] of {where} to have a raw/ key and an etag, got: {raw!r}"
+        )
+    if not (isinstance(arrived, str) and _utc_time(arrived)):
+        raise PermanentError(
+            f"expected objects[{index}].arrived_at of {where} to be a UTC time like "
+            f"2026-12-06T14:00:00.123Z (written by extask discover), got: {arrived!r}"
+        )
+    return ManifestObject(key, etag.strip('"'), arrived)
+
+
+def _manifest(s3: Any, bucket: str, key: str) -> list[ManifestObject]:
+    where = f"manifest s3://{bucket}/{key}"
     try:
         manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        objects: list[dict[str, Any]] = manifest["objects"]
+        objects: list[Any] = list(manifest["objects"])
     except (KeyError, ValueError, TypeError) as exc:
-        raise PermanentError(f"manifest s3://{bucket}/{key} is not a batch manifest") from exc
+        raise PermanentError(f"{where} is not a batch manifest") from exc
     except Exception as exc:
-        raise classify_s3(exc, f"reading manifest s3://{bucket}/{key}") from exc
-    return objects
+        raise classify_s3(exc, f"reading {where}") from exc
+    return [_object(raw, n, where) for n, raw in enumerate(objects)]
+
+
+def _quarantined(s3: Any, bucket: str, obj: ManifestObject) -> str | None:
+    """The reason the transform quarantined this version of the object whole, else None."""
+    key = events.sidecar_key(obj.key)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except Exception as exc:
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise classify_s3(exc, f"reading s3://{bucket}/{key}") from exc
+    try:
+        sidecar = json.loads(body)
+        etag, reason = str(sidecar["etag"]).strip('"'), str(sidecar["reason"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise PermanentError(f"expected s3://{bucket}/{key} to be a quarantine sidecar") from exc
+    return reason if etag == obj.etag else None
 
 
 EVENT_NAMES = ", ".join(f"`{n}`" for n, _ in events.EVENT_COLUMNS)
@@ -108,21 +168,15 @@ class Loader:
             return False
         return True
 
-    def rows_of(self, where: str) -> int:
-        return int(
-            self.dest.query(f"SELECT count() FROM {self.target} WHERE {where}").result_rows[0][0]
+    def load(self, obj: ManifestObject, into: str, mode: TransferMode) -> None:
+        """Insert one object's events into the work table ``into``."""
+        staged = events.staged_key(obj.key)
+        provenance = (
+            f"{literal(obj.key)}, {literal(obj.etag)}, "
+            f"parseDateTime64BestEffort({literal(obj.arrived_at)}, 3, 'UTC')"
         )
-
-    def load(self, obj: dict[str, Any], mode: TransferMode) -> tuple[int, bool]:
-        """Insert one object's events (after removing an earlier load's); rows and replaced."""
-        staged = events.staged_key(obj["key"])
-        where = f"source_key = {literal(obj['key'])}"
-        replaced = self.rows_of(where) > 0
-        if replaced:
-            self.dest.command(f"DELETE FROM {self.target} WHERE {where}")
-        provenance = f"{literal(obj['key'])}, {literal(str(obj.get('etag', '')))}"
         insert = (
-            f"INSERT INTO {self.target} ({EVENT_NAMES}, `source_key`, `source_etag`) "
+            f"INSERT INTO {into} ({EVENT_NAMES}, `source_key`, `source_etag`, `arrived_at`) "
             f"SELECT {EVENT_NAMES}, {provenance}"
         )
         try:
@@ -139,9 +193,7 @@ class Loader:
             raise
         except Exception as exc:
             raise classify_clickhouse(exc, f"loading s3://{self.bucket}/{staged}") from exc
-        rows = self.rows_of(where)
-        self.ctx.log.info("object loaded", extra={"key": staged, "rows": rows, "mode": mode})
-        return rows, replaced
+        self.ctx.log.info("object staged for the merge", extra={"key": staged, "mode": mode})
 
     def _download(self, key: str) -> bytes:
         try:
@@ -180,28 +232,63 @@ class LoadSettings:
         )
 
 
+def _crash_hook(ctx: Context) -> Any:
+    """Test hook (PYTASK_LOAD_CRASH_AFTER=work|next|replace:N): end the process at that step
+    as a kill would — no cleanup, no lock release — so tests can prove a retry heals it."""
+    step = ctx.env.get(f"{ENV_PREFIX}LOAD_CRASH_AFTER", "")
+
+    def crash(at: str) -> None:
+        if step and at == step:
+            os._exit(137)
+
+    return crash
+
+
 def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
-    """Load every staged object of the manifest."""
+    """Load every staged object of the manifest, one row per event id."""
     settings = LoadSettings.from_args(args, ctx)
     database, table, mode = settings.database, settings.table, settings.mode
     s3 = settings.s3.client()
     objects = _manifest(s3, settings.bucket, settings.manifest)
+    quarantined = {o.key: r for o in objects if (r := _quarantined(s3, settings.bucket, o))}
+    to_load = [o for o in objects if o.key not in quarantined]
+    for key, reason in quarantined.items():
+        ctx.log.info(
+            "object quarantined by the transform: skipped", extra={"key": key, "reason": reason}
+        )
 
     dest = settings.dest.connect()
     target = qualified(database, table)
     dest.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
     dest.command(events.create_table_sql(target))
+    check_layout(dest, database, table, events.PARTITION_KEY)
     loader = Loader(ctx, dest, settings.s3, s3, settings.bucket, target)
-    if mode is TransferMode.AUTO and objects:
-        readable = loader.server_can_read(events.staged_key(objects[0]["key"]))
+    if mode is TransferMode.AUTO and to_load:
+        readable = loader.server_can_read(events.staged_key(to_load[0].key))
         mode = TransferMode.SERVER if readable else TransferMode.CLIENT
-    rows_total = replaced = 0
-    for obj in objects:
-        rows, was_replaced = loader.load(obj, mode)
-        rows_total += rows
-        replaced += int(was_replaced)
+    merge = LatestMerge(dest, database, table, settings.manifest, ctx.log, _crash_hook(ctx))
+    report = MergeReport()
+    if to_load:
+        work = merge.start()
+        for obj in to_load:
+            loader.load(obj, work, mode)
+        report = merge.finish()
+    for key, counts in sorted(report.objects.items()):
+        ctx.log.info("object merged", extra={"key": key, **vars(counts), "rows": counts.rows})
+    names = ("new", "replaced", "unchanged", "superseded")
     return TaskResult(
         command="load",
-        counts={"objects": len(objects), "rows": rows_total, "replaced": replaced},
-        outputs={"table": f"{database}.{table}", "mode": mode.value, "manifest": settings.manifest},
+        counts={
+            "objects": len(objects),
+            "objects_quarantined": len(quarantined),
+            "rows": sum(c.rows for c in report.objects.values()),
+            **{name: report.total(name) for name in names},
+            "partitions": report.partitions,
+        },
+        outputs={
+            "table": f"{database}.{table}",
+            "mode": mode.value,
+            "manifest": settings.manifest,
+            "quarantined_objects": sorted(quarantined),
+        },
     )
