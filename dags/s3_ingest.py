@@ -3,16 +3,22 @@
 
 Sports data lands as raw objects under `raw/<provider>/…` (CSV or NDJSON, maybe gzip).
 
-1. **discover** (`extask`) — objects not yet ingested, according to the ingest ledger in S3;
-   written as batch manifests (`manifests/<run>/batch-NNNN.json`: keys, sizes, ETags), so the
-   xcom stays small whatever the backlog. Nothing new → the run is skipped.
+1. **discover** (`extask`) — objects not yet ingested, according to the ingest ledger in S3
+   (one lookup per raw key found: the cost follows the backlog, not the history), each with
+   its arrival (recorded the first time discover sees it); written as batch manifests
+   (`manifests/<run>/batch-NNNN.json`: keys, sizes, ETags, arrivals), so the xcom stays small
+   whatever the backlog. Nothing new → the run is skipped.
 2. per batch, a mapped task group:
    - **transform** (`rstask`) — each raw object into normalised events under `staged/…`,
-     bad rows to `quarantine/…` with a reason; rows in = rows out + rows quarantined;
-   - **load** (`pytask`) — staged objects into ClickHouse idempotently (re-loading an object
-     never duplicates rows); emits the Asset of the events table;
-   - **archive** (`extask`) — raw objects copied to cold storage, verified, recorded in the
-     ledger, then deleted; refuses objects that changed since discover.
+     bad rows to `quarantine/…` with a reason; rows in = rows out + rows quarantined. An
+     object that can't be read as a whole is quarantined whole (its reason in
+     `quarantine/_reasons/…`) and the rest of the batch goes on;
+   - **load** (`pytask`) — staged objects into ClickHouse, one row per event id, the latest
+     delivery winning, swapped in atomically per partition (a reader never sees two rows of
+     an id, nor none); a re-run changes nothing; emits the Asset of the events table;
+   - **archive** (`extask`) — raw objects copied to cold storage (objects quarantined whole:
+     to `quarantine/_objects/…`), verified, recorded in the ledger, then deleted; refuses
+     objects that changed since discover. `s3_requeue` puts a quarantined object back.
 
 Credentials come from the Kubernetes Secrets `s3-credentials` and `clickhouse-destination`
 (`S3Bucket`, `ClickHouse`: the operators turn them into each tool's env), never from this

@@ -26,7 +26,7 @@ import argparse
 import os
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from platform_driver import seed
@@ -40,6 +40,7 @@ from platform_driver.state import (
     services,
     staging_left,
     sync_state,
+    visible_from,
 )
 
 BUCKET = "polyetl"
@@ -55,35 +56,76 @@ def quarantined(run: DagRun) -> dict[str, int]:
     return seed.by_reason(seed.total(r["counts"] for r in run.results_of("ingest.transform")))
 
 
+def quarantined_objects(run: DagRun) -> dict[str, str]:
+    """Raw key → reason of every object the run's transforms quarantined whole."""
+    return {
+        str(o["key"]): str(o["reason"])
+        for r in run.results_of("ingest.transform")
+        for o in r.get("outputs", {}).get("quarantined_objects", [])
+    }
+
+
+def loaded(run: DagRun) -> dict[str, int]:
+    """The run's load counts summed: rows, new, replaced, unchanged, superseded, …"""
+    return seed.total(r["counts"] for r in run.results_of("ingest.load"))
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What a delivery must come to, from the generator alone."""
+
+    counts: dict[str, int]  # summed generator counts: rows_out, quarantined_<reason>, …
+    latest: dict[tuple[str, str], str]  # (provider, id) → the raw key a reader must see
+    poisoned: list[str]  # raw keys to be quarantined whole
+    folder: str  # the delivery's own folder under raw/<provider>/
+
+
 def ingest_report(
-    run: DagRun, before: IngestState, after: IngestState, want: dict[str, int]
+    run: DagRun, svc: Services, before: IngestState, after: IngestState, want: Expected
 ) -> bool:
-    """Print the ingest run's outcome; True when it matches the seed's expectations."""
+    """Print the ingest run's outcome; True when it matches the generator's figures."""
     ok = run.state == "success"
     print(f"\ns3_ingest  run {run.run_id}: {run.state} in {run.seconds:.0f} s")
     print(f"  {'provider':<10} {'rows in ClickHouse':>18}")
     for provider, rows in after.rows_by_provider.items():
         print(f"  {provider:<10} {rows:>18,}")
-    added = after.rows - before.rows
-    good = want.get("rows_out", 0)
-    print(f"  {'total':<10} {after.rows:>18,}  (+{added:,} this run; generator: {good:,} good)")
-    ok &= added == want.get("rows_out", 0) and after.duplicates == 0
-    got, expected = quarantined(run), seed.by_reason(want)
-    print("  quarantined per reason (this run; generator's count in brackets):")
+    print(f"  {'total':<10} {after.rows:>18,}  ({after.rows - before.rows:+,} this run)")
+    load, good = loaded(run), want.counts.get("rows_out", 0)
+    print(
+        f"  good rows loaded: {load.get('rows', 0):,} [generator: {good:,}] = "
+        f"{load.get('new', 0):,} new ids + {load.get('replaced', 0):,} replaced an earlier "
+        f"delivery + {load.get('unchanged', 0):,} unchanged + {load.get('superseded', 0):,} "
+        "superseded by a later one"
+    )
+    ok &= load.get("rows", 0) == good
+    seen = visible_from(svc, want.folder)
+    print(
+        f"  rows a reader sees from this delivery: {len(seen):,} [generator: {len(want.latest):,} "
+        f"distinct ids, each from its latest delivery: {'yes' if seen == want.latest else 'NO'}]"
+    )
+    ok &= seen == want.latest
+    got, expected = quarantined(run), seed.by_reason(want.counts)
+    print("  rows quarantined per reason (this run; generator's count in brackets):")
     for reason in sorted(set(got) | set(expected)):
         rows, wanted = got.get(reason, 0), expected.get(reason, 0)
         mark = "" if rows == wanted else "   <-- differs"
         print(f"    {reason:<24} {rows:>7,} [{wanted:,}]{mark}")
     ok &= got == expected
+    whole = quarantined_objects(run)
+    print(f"  objects quarantined whole (this run; generator: {len(want.poisoned)}):")
+    for key, reason in sorted(whole.items()):
+        print(f"    {key}  ({reason})")
+    ok &= sorted(whole) == want.poisoned and set(want.poisoned) <= set(after.quarantined_objects)
     archived = sum(
         int(r.get("counts", {}).get("archived", 0)) for r in run.results_of("ingest.archive")
     )
     print(
         f"  objects: {archived} archived this run ({after.archived} under archive/), "
-        f"{after.raw} left under raw/, {after.staged} staged, {after.quarantine} quarantine "
-        f"objects; duplicates in ClickHouse: {after.duplicates}"
+        f"{after.raw} left under raw/, {after.staged} staged, "
+        f"{len(after.quarantined_objects)} quarantined whole in all"
     )
-    return ok
+    print(f"  event ids with more than one visible row: {after.duplicates}")
+    return ok and after.duplicates == 0
 
 
 def sync_report(run: DagRun, svc: Services) -> bool:
@@ -145,12 +187,20 @@ def main(argv: list[str] | None = None) -> int:
         say("seeding: provider feeds into S3 (rstask generate), source database into ClickHouse")
         # A delivery of its own per demo run (a day folder stamped with the time), so a
         # re-run ingests new objects rather than finding the ledger already knows them all.
+        # The same events each run: a re-run re-delivers them, and each id's row is replaced
+        # by this delivery's (the table keeps one row per event id).
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        delivery = [replace(f, day=f"{f.day}/demo-{stamp}") for f in seed.DEMO_FEEDS]
+        folder = f"demo-{stamp}"
+        delivery = [replace(f, day=f"{f.day}/{folder}") for f in seed.DEMO_FEEDS]
         feeds = seed.seed_feeds(rust_image, svc.s3, BUCKET, delivery)
-        want = seed.expected(feeds)
+        want = Expected(
+            seed.expected(feeds), seed.latest_delivery(feeds), seed.poisoned(feeds), folder
+        )
         for made in feeds:
-            print(f"  s3://{BUCKET}/{made.feed.key}: {made.counts['rows_in']:,} rows")
+            what = f"{made.counts['rows_in']:,} rows"
+            if made.feed.poison:
+                what = "cut short: to be quarantined whole"
+            print(f"  s3://{BUCKET}/{made.feed.key}: {what}")
         for table, rows in seed.seed_source(svc.source, DATABASE).items():
             print(f"  clickhouse-source {DATABASE}.{table}: {rows:,} rows")
         before = ingest_state(svc, BUCKET)
@@ -165,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                 synced = airflow.run("clickhouse_db_sync", {"database": DATABASE})
 
         say("what happened")
-        ok = ingest_report(ingest, before, ingest_state(svc, BUCKET), want)
+        ok = ingest_report(ingest, svc, before, ingest_state(svc, BUCKET), want)
         ok &= sync_report(synced, svc)
     print(f"\ntotal {time.monotonic() - t0:.0f} s")
     if not args.inner_loop:

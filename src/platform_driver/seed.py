@@ -2,7 +2,11 @@
 generate`, run from the task image), and a source ClickHouse database for the sync.
 
 Both are deterministic: the same call gives the same bytes and rows, and reports exactly what
-the pipelines must make of them (the generator's counts: rows in, out, quarantined per reason).
+the pipelines must make of them: the generator's counts (rows in, out, quarantined per reason)
+and the event id of every good row, from which :func:`latest_delivery` says which object's row
+a reader must see for each id (the latest delivery wins). A feed of another `revision` is the
+same events re-delivered with some values corrected; a `poison` feed is cut short, so the
+transform must quarantine the object whole.
 """
 
 from __future__ import annotations
@@ -10,8 +14,8 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,17 +36,28 @@ SUFFIX = {"acme": "csv", "betco": "ndjson", "cobra": "csv"}
 
 @dataclass(frozen=True)
 class Feed:
-    """One raw object to generate: provider, size, seed, compression, and its key's name."""
+    """One raw object to generate: provider, size, seed, compression, and its key's name;
+    `revision` > 0 re-delivers the seed's events with some values corrected; `poison` cuts the
+    object short (gzip only): unreadable as a whole, it must be quarantined as an object."""
 
     provider: str
     rows: int
     seed: int
     gzip: bool = False
     day: str = "2026/11/23"
+    revision: int = 0
+    poison: bool = False
+
+    def __post_init__(self) -> None:
+        if self.poison and not self.gzip:
+            raise ValueError(f"expected a poison feed to be gzip (cut short), got: {self}")
 
     @property
     def key(self) -> str:
-        name = f"feed-{self.seed:04d}.{SUFFIX[self.provider]}" + (".gz" if self.gzip else "")
+        name = f"feed-{self.seed:04d}"
+        name += f"-r{self.revision}" if self.revision else ""
+        name += "-cut" if self.poison else ""
+        name += f".{SUFFIX[self.provider]}" + (".gz" if self.gzip else "")
         return f"raw/{self.provider}/{self.day}/{name}"
 
 
@@ -51,13 +66,17 @@ class GeneratedFeed:
     feed: Feed
     path: Path
     counts: dict[str, int]  # rows_in, rows_out, rows_quarantined, quarantined_<reason>
+    ids: tuple[str, ...] = field(default=(), repr=False)  # event ids of the good rows
 
 
-# The demo's feeds: three providers, plain and gzip, ~60k rows in all.
+# The demo's feeds: three providers, plain and gzip, ~60k rows in all; a corrected
+# re-delivery of seed 2's events; one object cut short (quarantined whole).
 DEMO_FEEDS = (
     Feed("acme", 20_000, seed=1),
     Feed("acme", 10_000, seed=2, gzip=True),
+    Feed("acme", 10_000, seed=2, gzip=True, revision=1),
     Feed("betco", 15_000, seed=3, gzip=True),
+    Feed("betco", 2_000, seed=5, gzip=True, poison=True),
     Feed("cobra", 15_000, seed=4),
 )
 
@@ -83,6 +102,10 @@ def generate(image: str, feeds: Iterable[Feed], out_dir: Path) -> list[Generated
             f"/out/{name}",
             "--result-file",
             f"/out/result-{n}.json",
+            "--ids-file",
+            f"/out/ids-{n}.tsv",
+            "--revision",
+            str(feed.revision),
             *(["--gzip"] if feed.gzip else []),
         ]
         proc = subprocess.run(
@@ -95,7 +118,14 @@ def generate(image: str, feeds: Iterable[Feed], out_dir: Path) -> list[Generated
         if proc.returncode != 0:
             raise RuntimeError(f"rstask generate ({feed}) exited {proc.returncode}: {proc.stderr}")
         result = json.loads((out_dir / f"result-{n}.json").read_text())
-        made.append(GeneratedFeed(feed, out_dir / name, dict(result["counts"])))
+        lines = (out_dir / f"ids-{n}.tsv").read_text().splitlines()
+        ids = tuple(line.split("\t", 1)[0] for line in lines)
+        counts = dict(result["counts"])
+        if feed.poison:  # cut short: the object is quarantined whole, none of its rows count
+            path = out_dir / name
+            path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+            counts, ids = dict.fromkeys(counts, 0), ()
+        made.append(GeneratedFeed(feed, out_dir / name, counts, ids))
     return made
 
 
@@ -111,7 +141,9 @@ def upload(s3: S3Client, bucket: str, feeds: Iterable[GeneratedFeed]) -> None:
         s3.head_bucket(Bucket=bucket)
     except Exception:
         s3.create_bucket(Bucket=bucket)
-    for made in feeds:
+    # In key order: objects that arrive in the same second are ordered by key, as the loader
+    # breaks such ties, so the expected latest delivery is the same either way.
+    for made in sorted(feeds, key=lambda m: m.feed.key):
         s3.put_object(Bucket=bucket, Key=made.feed.key, Body=made.path.read_bytes())
 
 
@@ -128,6 +160,21 @@ def total(counts: Iterable[dict[str, int]]) -> dict[str, int]:
 def expected(feeds: Iterable[GeneratedFeed]) -> dict[str, int]:
     """The generator's counts summed over feeds: what transforming them all must report."""
     return total(made.counts for made in feeds)
+
+
+def latest_delivery(*rounds: Sequence[GeneratedFeed]) -> dict[tuple[str, str], str]:
+    """(provider, event id) → the raw key whose row a reader must see: the latest delivery
+    wins, deliveries ordered by round (rounds uploaded at least a second apart), then by key."""
+    latest: dict[tuple[str, str], str] = {}
+    for made_round in rounds:
+        for made in sorted(made_round, key=lambda m: m.feed.key):
+            latest.update({(made.feed.provider, i): made.feed.key for i in made.ids})
+    return latest
+
+
+def poisoned(feeds: Iterable[GeneratedFeed]) -> list[str]:
+    """The raw keys of the poison feeds: each must be quarantined whole."""
+    return sorted(made.feed.key for made in feeds if made.feed.poison)
 
 
 def by_reason(counts: dict[str, int]) -> dict[str, int]:

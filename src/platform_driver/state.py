@@ -75,16 +75,33 @@ def keys(s3: Any, bucket: str, prefix: str) -> dict[str, str]:
     return found
 
 
+QUARANTINED_OBJECTS = "quarantine/_objects/"
+
+
+def visible_from(
+    svc: Services, folder: str, table: str = "polyetl.events"
+) -> dict[tuple[str, str], str]:
+    """(provider, event id) → source object of every visible row loaded from a raw key under
+    `folder` (a delivery's own day folder): what a reader sees of that delivery."""
+    rows = svc.destination.query(
+        f"SELECT provider, event_id, source_key FROM {table} "
+        "WHERE position(source_key, {folder:String}) > 0",
+        parameters={"folder": f"/{folder}/"},
+    ).result_rows
+    return {(str(p), str(i)): str(k) for p, i, k in rows}
+
+
 @dataclass(frozen=True)
 class IngestState:
     rows_by_provider: dict[str, int]
     rows: int
-    duplicates: int  # rows loaded more than once (same source object and line)
+    duplicates: int  # event ids with more than one visible row (must be 0)
     checksum: int
     raw: int
     staged: int
     quarantine: int
     archived: int
+    quarantined_objects: list[str]  # raw keys quarantined whole (copies under quarantine/_objects/)
 
 
 def ingest_state(svc: Services, bucket: str, table: str = "polyetl.events") -> IngestState:
@@ -102,7 +119,7 @@ def ingest_state(svc: Services, bucket: str, table: str = "polyetl.events") -> I
         rows, duplicates, checksum = (
             int(v or 0)
             for v in dest.query(
-                "SELECT count(), count() - uniqExact(source_key, source_line), "
+                "SELECT count(), count() - uniqExact(provider, event_id), "
                 "sumWithOverflow(cityHash64(event_id, provider, match_id, event_type, "
                 f"occurred_at, team, player, odds_home, odds_draw, odds_away, score_home, "
                 f"score_away, source_line, source_key)) FROM {table}"
@@ -116,6 +133,10 @@ def ingest_state(svc: Services, bucket: str, table: str = "polyetl.events") -> I
         raw=len(keys(svc.s3, bucket, "raw/")),
         staged=len(keys(svc.s3, bucket, "staged/")),
         quarantine=len(keys(svc.s3, bucket, "quarantine/")),
+        quarantined_objects=sorted(
+            "raw/" + k.removeprefix(QUARANTINED_OBJECTS)
+            for k in keys(svc.s3, bucket, QUARANTINED_OBJECTS)
+        ),
         archived=len(keys(svc.s3, bucket, "archive/")),
     )
 

@@ -16,6 +16,7 @@ from tests.dags.conftest import DAGS_DIR, TAG
 EXPECTED = {
     "clickhouse_db_sync": {"plan", "prepare", "copy", "verify", "swap", "cleanup", "copy_commands"},
     "s3_ingest": {"discover", "batches", "ingest.transform", "ingest.load", "ingest.archive"},
+    "s3_requeue": {"requeue"},
     "platform_selfcheck": {
         "python",
         "rust",

@@ -3,9 +3,11 @@ triggered through its REST API with their conf, executed by the scheduler's
 KubernetesExecutor (a worker pod per task try, starting the task's own pod) — the same path
 as `make demo` (src/platform_driver), with the outcomes asserted:
 
-* s3_ingest lands exactly the generator's good rows, quarantines exactly its bad rows per
-  reason, archives every raw object; a second run with the same objects delivered again
-  changes nothing in ClickHouse (no duplicates, same checksum);
+* s3_ingest lands exactly the generator's good rows, one visible row per event id from its
+  latest delivery (a corrected re-delivery arrives a second later), quarantines exactly its
+  bad rows per reason and its poison object whole (cut short: copied under quarantine/_objects/
+  with its reason, gone from raw/), archives every other raw object; a second run with the same
+  objects delivered again changes nothing in ClickHouse (no duplicates, same checksum);
 * clickhouse_db_sync makes the destination equal the source (rows and checksums per table);
   a second run leaves the same fingerprints and no staging database;
 * a task pod deleted before it finishes is retried by Airflow and the run ends in the state
@@ -38,7 +40,7 @@ from platform_driver import seed
 from platform_driver.airflow import Airflow, DagRun
 from platform_driver.cluster import Cluster as Platform
 from platform_driver.cluster import hack
-from platform_driver.demo import quarantined
+from platform_driver.demo import loaded, quarantined, quarantined_objects
 from platform_driver.pods import PodRecorder, core_api
 from platform_driver.state import (
     IngestState,
@@ -48,6 +50,7 @@ from platform_driver.state import (
     services,
     staging_left,
     sync_state,
+    visible_from,
 )
 from tests.e2e.conftest import DEPLOY_ENV, REPO_ROOT, Cluster
 
@@ -63,6 +66,9 @@ FEEDS_A = (
     seed.Feed("cobra", 5_000, seed=103, day=DAY),
     seed.Feed("acme", 3_000, seed=104, gzip=True, day=DAY),
 )
+POISON = seed.Feed("betco", 1_000, seed=105, gzip=True, day=DAY, poison=True)
+# seed 101's events again, some values corrected, delivered a second after the others
+REDELIVERY = seed.Feed("acme", 6_000, seed=101, day=DAY, revision=1)
 FEEDS_B = (
     seed.Feed("betco", 8_000, seed=201, day=DAY),
     seed.Feed("cobra", 4_000, seed=202, gzip=True, day=DAY),
@@ -92,6 +98,20 @@ class World:
     rust_image: str
     runs: list[DagRun] = field(default_factory=list)
     ingest_after_first: IngestState | None = None
+    deliveries: list[list[seed.GeneratedFeed]] = field(default_factory=list)  # in arrival order
+
+    def deliver(self, feeds: tuple[seed.Feed, ...]) -> list[seed.GeneratedFeed]:
+        """Generate and upload feeds as one round of deliveries (a second after the last)."""
+        if self.deliveries:
+            time.sleep(1.1)  # S3 times have second precision: this round arrives later
+        made = seed.seed_feeds(self.rust_image, self.svc.s3, BUCKET, feeds)
+        self.deliveries.append(made)
+        return made
+
+    def visible_as_delivered(self) -> bool:
+        """A reader sees, for every id this session delivered, exactly one row: the latest
+        delivery's (by the generator's ids; not by what ClickHouse holds)."""
+        return visible_from(self.svc, DAY) == seed.latest_delivery(*self.deliveries)
 
     def run(self, dag_id: str, conf: dict[str, Any] | None = None) -> DagRun:
         made = self.airflow.run(dag_id, conf)
@@ -120,7 +140,7 @@ def not_under_raw(world: World, feeds: tuple[seed.Feed, ...]) -> bool:
 
 def test_ingest_lands_every_good_row_once_and_quarantines_every_bad_one(world: World) -> None:
     before = ingest_state(world.svc, BUCKET)
-    made = seed.seed_feeds(world.rust_image, world.svc.s3, BUCKET, FEEDS_A)
+    made = world.deliver((*FEEDS_A, POISON)) + world.deliver((REDELIVERY,))
     want = seed.expected(made)
     assert want["rows_quarantined"] > 0, "the seed must include bad rows of every kind"
 
@@ -128,13 +148,23 @@ def test_ingest_lands_every_good_row_once_and_quarantines_every_bad_one(world: W
 
     assert run.state == "success", run.logs[-5000:]
     after = ingest_state(world.svc, BUCKET)
-    assert after.rows - before.rows == want["rows_out"]
+    load = loaded(run)
+    assert load["rows"] == want["rows_out"]  # every good row went through the merge once
+    assert load["replaced"] + load["superseded"] >= len(made[-1].ids)  # the re-delivery
+    assert world.visible_as_delivered()
     assert after.duplicates == 0
     assert quarantined(run) == seed.by_reason(want)
-    assert sum(r["counts"]["archived"] for r in run.results_of("ingest.archive")) == len(FEEDS_A)
-    assert not_under_raw(world, FEEDS_A)
-    assert after.archived == before.archived + len(FEEDS_A)
-    assert after.staged == before.staged + len(FEEDS_A)
+    # the poison object: quarantined whole, its batch's good objects loaded and archived
+    assert quarantined_objects(run) == {POISON.key: "corrupt_gzip"}
+    assert POISON.key in after.quarantined_objects
+    reasons = f"quarantine/_reasons/{POISON.key.removeprefix('raw/')}.json"
+    sidecar = world.svc.s3.get_object(Bucket=BUCKET, Key=reasons)
+    assert json.loads(sidecar["Body"].read())["reason"] == "corrupt_gzip"
+    archive = seed.total(r["counts"] for r in run.results_of("ingest.archive"))
+    assert (archive["archived"], archive["quarantined"]) == (len(FEEDS_A) + 1, 1)
+    assert not_under_raw(world, (*FEEDS_A, POISON, REDELIVERY))
+    assert after.staged == before.staged + len(FEEDS_A) + 1
+    assert after.archived == before.archived + len(FEEDS_A) + 1
     world.ingest_after_first = after
 
 
@@ -179,8 +209,7 @@ def test_a_task_pod_deleted_before_it_finishes_is_retried_to_the_clean_state(
     world: World,
 ) -> None:
     before = ingest_state(world.svc, BUCKET)
-    made = seed.seed_feeds(world.rust_image, world.svc.s3, BUCKET, FEEDS_B)
-    want = seed.expected(made)
+    want = seed.expected(world.deliver(FEEDS_B))
     killed: list[str] = []
     lock = threading.Lock()
     core = world.recorder.api
@@ -212,7 +241,8 @@ def test_a_task_pod_deleted_before_it_finishes_is_retried_to_the_clean_state(
     assert [ti.try_number for (t, _), ti in run.tasks.items() if t == "ingest.load"] == [2]
     after = ingest_state(world.svc, BUCKET)
     # exactly what a clean run gives: the generator's figures, nothing twice
-    assert after.rows - before.rows == want["rows_out"]
+    assert loaded(run)["rows"] == want["rows_out"]
+    assert world.visible_as_delivered()
     assert after.duplicates == 0
     assert quarantined(run) == seed.by_reason(want)
     assert not_under_raw(world, FEEDS_B)

@@ -38,9 +38,9 @@ from platform_driver import seed
 from platform_driver.airflow import Airflow, DagRun
 from platform_driver.cluster import Cluster as Platform
 from platform_driver.cluster import hack
-from platform_driver.demo import quarantined
+from platform_driver.demo import loaded, quarantined
 from platform_driver.pods import Pod, PodRecorder, core_api
-from platform_driver.state import Services, ingest_state, keys, services
+from platform_driver.state import Services, ingest_state, keys, services, visible_from
 from tests.e2e.conftest import DEPLOY_ENV, Cluster
 
 pytestmark = pytest.mark.kind
@@ -227,8 +227,8 @@ def test_a_worker_lost_mid_task_leaves_its_pod_to_the_next_try(drill: Drill) -> 
         seed.Feed("acme", 6_000, seed=301, day=DAY),
         seed.Feed("cobra", 4_000, seed=302, gzip=True, day=DAY),
     )
-    before = ingest_state(drill.svc, BUCKET)
-    want = seed.expected(seed.seed_feeds(drill.rust_image, drill.svc.s3, BUCKET, feeds))
+    made = seed.seed_feeds(drill.rust_image, drill.svc.s3, BUCKET, feeds)
+    want = seed.expected(made)
     lost: list[str] = []
     lock = threading.Lock()
 
@@ -262,9 +262,10 @@ def test_a_worker_lost_mid_task_leaves_its_pod_to_the_next_try(drill: Drill) -> 
     ]
     assert [p["metadata"]["name"] for p in same_task] == lost  # reattached, not started again
     assert "Reusing existing pod" in run.logs  # the second try's operator, reattaching
-    after = ingest_state(drill.svc, BUCKET)
-    assert after.rows - before.rows == want["rows_out"]  # exactly a clean run's figures
-    assert after.duplicates == 0
+    # exactly a clean run's figures: every good row loaded once, each id visible once
+    assert loaded(run)["rows"] == want["rows_out"]
+    assert visible_from(drill.svc, DAY) == seed.latest_delivery(made)
+    assert ingest_state(drill.svc, BUCKET).duplicates == 0
     assert quarantined(run) == seed.by_reason(want)
     assert not set(keys(drill.svc.s3, BUCKET, "raw/")) & {f.key for f in feeds}
     nothing_left(drill)
