@@ -88,6 +88,25 @@ defmodule Extask.Errors do
   def exit_code(exception), do: exception |> kind() |> Extask.ExitCode.code()
 
   @doc """
+  The first `max` of `items`, each as `fun` renders it, joined by "; ", and how many more
+  there are: the one-line listing an error message can carry (the log has every item).
+
+      iex> Extask.Errors.listing(["a", "b", "c"], 2, &String.upcase/1)
+      "A; B; and 1 more (see the warn lines)"
+      iex> Extask.Errors.listing(["a"], 2, &String.upcase/1)
+      "A"
+  """
+  @spec listing([term()], pos_integer(), (term() -> String.t())) :: String.t()
+  def listing(items, max, fun) do
+    shown = items |> Enum.take(max) |> Enum.map_join("; ", fun)
+
+    case length(items) - max do
+      more when more > 0 -> shown <> "; and #{more} more (see the warn lines)"
+      _ -> shown
+    end
+  end
+
+  @doc """
   The cause chain of an error, joined with `": "`, for the `error` field of the error line.
 
       iex> cause = %Extask.TransientError{message: "connect failed", cause: :econnrefused}

@@ -140,14 +140,11 @@ def test_a_rerun_changes_nothing(
     assert visible(chdb_endpoint, table) == first
     columns = [r[0] for r in chdb_endpoint.client().query(f"DESCRIBE ingest.{table}").result_rows]
     assert columns[: len(EVENT_COLUMNS)] == [n for n, _ in EVENT_COLUMNS]
-    leftovers = (
-        chdb_endpoint.client()
-        .query(
-            f"SELECT name FROM system.tables WHERE database = 'ingest' AND name LIKE '{table}\\_\\_%'"
-        )
-        .result_rows
+    like = f"{table}\\_\\_%"  # the loader's helper tables: <table>__<kind>_<batch>
+    leftovers = chdb_endpoint.client().query(
+        f"SELECT name FROM system.tables WHERE database = 'ingest' AND name LIKE '{like}'"
     )
-    assert leftovers == []
+    assert leftovers.result_rows == []
 
 
 def test_the_latest_delivery_wins_whatever_the_load_order(

@@ -374,21 +374,36 @@ fn map_block(bound: &Bound<'_>, slot: &mut Slot, scratch: &mut Scratch) {
             reject(line, Reason::LineTooLong, &detail, &raw);
             continue;
         }
-        match std::str::from_utf8(content) {
-            Err(e) => {
-                let detail = format!("invalid UTF-8 at byte {}", e.valid_up_to());
-                reject(
-                    line,
-                    Reason::InvalidUtf8,
-                    &detail,
-                    &String::from_utf8_lossy(content),
-                );
-            }
-            Ok(text) => match bound.map_row(line, text, scratch, rows) {
-                Ok(()) => rows.raw.push((line_start, content.len())),
-                Err(r) => reject(line, r.reason, &r.detail, text),
-            },
+        map_content(bound, line, line_start, content, rows, scratch, &mut reject);
+    }
+}
+
+/// The bytes of one line or record (starting at `start` in its block) → a row, or a
+/// quarantine line: invalid UTF-8, or what the mapping rejects.
+#[inline]
+fn map_content(
+    bound: &Bound<'_>,
+    line: u64,
+    start: usize,
+    content: &[u8],
+    rows: &mut Rows,
+    scratch: &mut Scratch,
+    reject: &mut impl FnMut(u64, Reason, &str, &str),
+) {
+    match std::str::from_utf8(content) {
+        Err(e) => {
+            let detail = format!("invalid UTF-8 at byte {}", e.valid_up_to());
+            reject(
+                line,
+                Reason::InvalidUtf8,
+                &detail,
+                &String::from_utf8_lossy(content),
+            );
         }
+        Ok(text) => match bound.map_row(line, text, scratch, rows) {
+            Ok(()) => rows.raw.push((start, content.len())),
+            Err(r) => reject(line, r.reason, &r.detail, text),
+        },
     }
 }
 
@@ -433,21 +448,7 @@ fn map_records(
             reject(line, Reason::BadQuoting, &detail, &raw);
             continue;
         }
-        match std::str::from_utf8(content) {
-            Err(e) => {
-                let detail = format!("invalid UTF-8 at byte {}", e.valid_up_to());
-                reject(
-                    line,
-                    Reason::InvalidUtf8,
-                    &detail,
-                    &String::from_utf8_lossy(content),
-                );
-            }
-            Ok(text) => match bound.map_row(line, text, scratch, rows) {
-                Ok(()) => rows.raw.push((record.start, content.len())),
-                Err(r) => reject(line, r.reason, &r.detail, text),
-            },
-        }
+        map_content(bound, line, record.start, content, rows, scratch, reject);
     }
 }
 

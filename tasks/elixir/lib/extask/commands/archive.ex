@@ -381,15 +381,9 @@ defmodule Extask.Commands.Archive do
   end
 
   defp describe_refused(refused_list) do
-    shown =
-      refused_list
-      |> Enum.take(@max_reported)
-      |> Enum.map_join("; ", fn item -> "#{item.key} (#{item.reason}: #{item.detail})" end)
-
-    case length(refused_list) - @max_reported do
-      more when more > 0 -> shown <> "; and #{more} more (see the warn lines)"
-      _ -> shown
-    end
+    Errors.listing(refused_list, @max_reported, fn item ->
+      "#{item.key} (#{item.reason}: #{item.detail})"
+    end)
   end
 
   # The crash hook for tests: EXTASK_ARCHIVE_CRASH_AFTER=copy|record makes the task of the

@@ -158,14 +158,6 @@ defmodule Extask.Commands.Requeue do
   end
 
   defp describe(refused) do
-    shown =
-      refused
-      |> Enum.take(@max_reported)
-      |> Enum.map_join("; ", fn item -> "#{item.key}: #{item.detail}" end)
-
-    case length(refused) - @max_reported do
-      more when more > 0 -> shown <> "; and #{more} more (see the warn lines)"
-      _ -> shown
-    end
+    Errors.listing(refused, @max_reported, fn item -> "#{item.key}: #{item.detail}" end)
   end
 end
