@@ -40,7 +40,7 @@ base-images: ## Only make sure the base images exist (pull, or build from Debian
 
 ##@ Test
 
-test: lint test-python test-rust test-elixir images test-contract test-dags test-integration test-e2e ## Lint + every test level that runs here
+test: lint test-python test-rust test-elixir images e2e-cluster test-contract test-dags test-integration test-e2e ## Lint + every test level that runs here
 
 test-python: ## Python task tests (tasks/python): CLI, and each command against the S3 server and chDB
 	hack/test.sh python
@@ -59,6 +59,9 @@ test-dags: ## DAGs load; every task renders the expected pod; exit codes map (af
 
 test-integration: ## Tests against real services (starts and stops the S3 server)
 	hack/test.sh integration
+
+e2e-cluster: ## Start making the e2e cluster in the background (test-e2e waits for it; optional)
+	hack/test.sh e2e-cluster
 
 test-e2e: ## On a real kind cluster (made and deleted by the tests; node image cached)
 	hack/test.sh e2e
@@ -119,6 +122,6 @@ s3-start: ## Start the local S3 server (prints where its env file is)
 s3-stop: ## Stop the local S3 server
 	hack/s3-server.sh stop
 
-.PHONY: help setup images base-images test test-python test-rust test-elixir test-contract \
+.PHONY: help setup images base-images test test-python test-rust test-elixir test-contract e2e-cluster \
 	test-dags test-integration test-e2e lint lint-python lint-rust lint-elixir kind-up kind-down kind-load \
 	kind-node-image s3-start s3-stop bench bench-pods demo deploy airflow-ui airflow-dags

@@ -5,6 +5,7 @@
 # (tests/support); for integration this script starts the S3 server for the run instead.
 #
 #   test.sh python|rust|elixir|contract|dags|integration|e2e|all
+#   test.sh e2e-cluster   start making the e2e cluster in the background (see below)
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -44,13 +45,42 @@ integration_tests() {
   (cd "$REPO_ROOT" && run uv run --frozen tox -e integration)
 }
 
+# The e2e cluster takes minutes to create and fill with images, mostly waiting on the node:
+# `test.sh e2e-cluster` (run by `make test` once the images are built) starts that in the
+# background, so it overlaps the contract, dags and integration levels; `test.sh e2e` waits
+# for it, and the e2e fixture then finds the cluster up and the images loaded. Without it
+# the fixture makes both itself: the background start only saves time, it decides nothing.
+E2E_BG_DIR="$POLYETL_CACHE/e2e-cluster"
+
+e2e_cluster_start() {
+  mkdir -p "$E2E_BG_DIR"
+  rm -f "$E2E_BG_DIR/rc"
+  # shellcheck disable=SC2016 # $1 and $2 expand in the background shell
+  KIND_CLUSTER_NAME="${KIND_CLUSTER_NAME:-polyetl-e2e}" nohup bash -c '
+    "$1/hack/kind.sh" up && "$1/hack/kind.sh" load
+    echo $? >"$2/rc"' _ "$REPO_ROOT" "$E2E_BG_DIR" >"$E2E_BG_DIR/log" 2>&1 &
+  echo $! >"$E2E_BG_DIR/pid"
+  log "e2e cluster: being made in the background (log: $E2E_BG_DIR/log)"
+}
+
+e2e_cluster_wait() {
+  [[ -f "$E2E_BG_DIR/pid" ]] || return 0
+  local pid t0=$SECONDS
+  pid="$(cat "$E2E_BG_DIR/pid")"
+  rm -f "$E2E_BG_DIR/pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 2; done
+  log "e2e cluster: background start ended (exit $(cat "$E2E_BG_DIR/rc" 2>/dev/null || echo '?'); waited $((SECONDS - t0)) s); its log:"
+  tail -n 20 "$E2E_BG_DIR/log" || true
+}
+
 e2e_tests() {
   # The tests make their own cluster (KIND_CLUSTER_NAME, default polyetl-e2e) and delete it.
+  e2e_cluster_wait
   (cd "$REPO_ROOT" && run uv run --frozen tox -e e2e)
 }
 
 main() {
-  [[ $# -eq 1 ]] || die "usage: $0 python|rust|elixir|contract|dags|integration|e2e|all"
+  [[ $# -eq 1 ]] || die "usage: $0 python|rust|elixir|contract|dags|integration|e2e|e2e-cluster|all"
   case "$1" in
     python) python_tests ;;
     rust) rust_tests ;;
@@ -59,17 +89,19 @@ main() {
     dags) dags_tests ;;
     integration) integration_tests ;;
     e2e) e2e_tests ;;
+    e2e-cluster) e2e_cluster_start ;;
     all)
       python_tests
       rust_tests
       elixir_tests
       "$REPO_ROOT/hack/images.sh" build
+      e2e_cluster_start
       contract_tests
       dags_tests
       integration_tests
       e2e_tests
       ;;
-    *) die "expected a test level (python, rust, elixir, contract, dags, integration, e2e, all), got: \"$1\"" ;;
+    *) die "expected a test level (python, rust, elixir, contract, dags, integration, e2e, e2e-cluster, all), got: \"$1\"" ;;
   esac
 }
 

@@ -273,8 +273,9 @@ class LatestMerge:
             f"(SELECT idh, o FROM {self.live} UNION ALL SELECT {IDH}, {ORDER} FROM {self.work} "
             f"WHERE {IDH} IN (SELECT idh FROM {self.conflicts})) GROUP BY idh"
         )
-        report.objects = self._counts()
-        if not int(c.command(f"SELECT count() FROM {self.winners}")):
+        conflicting = int(c.command(f"SELECT count() FROM {self.winners}"))
+        report.objects = self._counts() if conflicting else self._all_new()
+        if not conflicting:
             # Only new ids: each partition's parts are added as they are (hard links), each
             # ATTACH atomic, so a reader never sees part of a partition's new rows.
             for n, partition in enumerate(partitions, 1):
@@ -316,6 +317,13 @@ class LatestMerge:
             c.command(f"ALTER TABLE {self.target} {replace}")
             self.crash(f"replace:{n}")
         return report
+
+    def _all_new(self) -> dict[str, ObjectCounts]:
+        """Per source object, when no id conflicts: every row is new."""
+        rows = self.client.query(
+            f"SELECT source_key, count() FROM {self.work} GROUP BY source_key"
+        ).result_rows
+        return {str(key): ObjectCounts(new=int(n)) for key, n in rows}
 
     def _counts(self) -> dict[str, ObjectCounts]:
         """Per source object: rows of ids without a conflict are new; the others are judged
