@@ -192,9 +192,10 @@ def main(argv: list[str] | None = None) -> int:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         folder = f"demo-{stamp}"
         delivery = [replace(f, day=f"{f.day}/{folder}") for f in seed.DEMO_FEEDS]
-        feeds = seed.seed_feeds(rust_image, svc.s3, BUCKET, delivery)
+        rounds = seed.deliver_in_rounds(rust_image, svc.s3, BUCKET, delivery)
+        feeds = [made for one in rounds for made in one]
         want = Expected(
-            seed.expected(feeds), seed.latest_delivery(feeds), seed.poisoned(feeds), folder
+            seed.expected(feeds), seed.latest_delivery(*rounds), seed.poisoned(feeds), folder
         )
         for made in feeds:
             what = f"{made.counts['rows_in']:,} rows"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,6 +182,23 @@ def by_reason(counts: dict[str, int]) -> dict[str, int]:
     """Rows quarantined per reason (reasons with none left out), from counts as above."""
     prefix = "quarantined_"
     return {k.removeprefix(prefix): v for k, v in counts.items() if k.startswith(prefix) and v}
+
+
+def deliver_in_rounds(
+    image: str, s3: S3Client, bucket: str, feeds: Iterable[Feed]
+) -> list[list[GeneratedFeed]]:
+    """Seed feeds as a provider would send them: first every feed's first delivery, then each
+    later revision as a round of its own, over a second later (S3 times have whole seconds),
+    so a correction always arrives after what it corrects. The rounds, in arrival order."""
+    by_revision: dict[int, list[Feed]] = {}
+    for feed in feeds:
+        by_revision.setdefault(feed.revision, []).append(feed)
+    rounds = []
+    for n, revision in enumerate(sorted(by_revision)):
+        if n:
+            time.sleep(1.1)
+        rounds.append(seed_feeds(image, s3, bucket, by_revision[revision]))
+    return rounds
 
 
 def seed_feeds(image: str, s3: S3Client, bucket: str, feeds: Iterable[Feed]) -> list[GeneratedFeed]:
