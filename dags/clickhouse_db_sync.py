@@ -5,15 +5,21 @@ Copies database `database` from the **source** server to the **destination** ser
 classic recipe drops the destination database and refills it — downtime, and a half-empty
 database if anything fails. This one never exposes a partial destination:
 
-1. **plan** — list the source tables (include/skip patterns; views and dictionaries handled
-   explicitly), row counts and sizes;
+1. **plan** — list the source tables to copy and the views to recreate (include/skip
+   patterns; what is left out is listed with its reason), row counts and sizes;
 2. **prepare** — a staging database on the destination with the source schemas;
-3. **copy** — one task per table (server-side `INSERT … SELECT FROM remote()` when the
-   destination can reach the source, else client-side streaming);
-4. **verify** — row counts and order-independent checksums, source vs staging;
+3. **copy** — one task per table; a partitioned table partition by partition, each verified
+   and recorded, so a failed copy resumes where it stopped (server-side `INSERT … SELECT FROM
+   remote()` when the destination can reach the source, else client-side streaming);
+4. **verify** — row counts and order-independent checksums, source vs staging, naming the
+   partitions that differ;
 5. **swap** — `EXCHANGE TABLES` per table (atomic), old copies dropped; a re-run finishes a
    partial swap;
-6. **cleanup** — staging leftovers dropped.
+6. **views** — views, materialized views (with their data) and dictionaries recreated in
+   dependency order, each replaced atomically;
+7. **cleanup** — staging leftovers dropped.
+
+Any database or table name works: names travel as JSON arrays and are quoted in every query.
 
 Connections are Kubernetes Secrets named by the Params `source` and `destination`, with keys
 `host`, `port`, `user`, `password` — never values in this file. Every step is `pytask`
@@ -27,7 +33,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, task
 
-from taskpods import ClickHouse, PythonTask, Size, image_params
+from taskpods import ClickHouse, PythonTask, Size, clickhouse_name, image_params
 
 # Connections are Secrets named by the Params; TLS per side from the Params too.
 CONNECTIONS = [
@@ -48,14 +54,17 @@ CONNECTIONS = [
 OPTIONS = {
     "DATABASE": "{{ params.database }}",
     "STAGING_DATABASE": "{{ params.database }}__polyetl_staging",
-    "INCLUDE": "{{ params.include | join(',') }}",
-    "SKIP": "{{ params.skip | join(',') }}",
+    "INCLUDE": "{{ params.include | tojson }}",
+    "SKIP": "{{ params.skip | tojson }}",
     "PATTERN_SYNTAX": "{{ params.pattern_syntax }}",
     "COPY_MODE": "{{ params.copy_mode }}",
     "EXECUTE_ON": "{{ params.execute_on }}",
+    "PARALLEL": "{{ params.parallel }}",
 }
 
-PLANNED_TABLES = "{{ ti.xcom_pull(task_ids='plan')['outputs']['tables'] | join(',') }}"
+# The plan's lists, as JSON arrays: a name may hold a comma, a quote or a newline.
+PLANNED_TABLES = "{{ ti.xcom_pull(task_ids='plan')['outputs']['tables'] | tojson }}"
+PLANNED_VIEWS = "{{ ti.xcom_pull(task_ids='plan')['outputs']['views'] | tojson }}"
 
 with DAG(
     dag_id="clickhouse_db_sync",
@@ -77,7 +86,7 @@ with DAG(
             minLength=1,
             title="Destination connection (Secret name)",
         ),
-        "database": Param("analytics", type="string", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"),
+        "database": clickhouse_name("analytics", "Database to sync (any name)"),
         "include": Param(
             [], type="array", items={"type": "string"}, title="Only tables matching these"
         ),
@@ -90,6 +99,13 @@ with DAG(
             "destination",
             enum=["destination", "source"],
             title="Server running server-side copies",
+        ),
+        "parallel": Param(
+            2,
+            type="integer",
+            minimum=1,
+            maximum=64,
+            title="Partitions of one table copied at a time",
         ),
         "source_secure": Param(False, type="boolean"),
         "source_verify": Param(True, type="boolean"),
@@ -115,6 +131,12 @@ with DAG(
     )
     verify = PythonTask(task_id="verify", command=["verify"], **planned)
     swap = PythonTask(task_id="swap", command=["swap"], **planned)
+    views = PythonTask(
+        task_id="views",
+        command=["views"],
+        connections=CONNECTIONS,
+        options={**OPTIONS, "VIEWS": PLANNED_VIEWS},
+    )
     cleanup = PythonTask(task_id="cleanup", command=["cleanup"], **common)
 
-    plan >> prepare >> copy >> verify >> swap >> cleanup
+    plan >> prepare >> copy >> verify >> swap >> views >> cleanup

@@ -32,7 +32,16 @@ from typing import Any
 
 from airflow.sdk import DAG, Asset, Param, task, task_group
 
-from taskpods import ClickHouse, ElixirTask, PythonTask, RustTask, S3Bucket, Size, image_params
+from taskpods import (
+    ClickHouse,
+    ElixirTask,
+    PythonTask,
+    RustTask,
+    S3Bucket,
+    Size,
+    clickhouse_name,
+    image_params,
+)
 
 EVENTS_ASSET = Asset("clickhouse://clickhouse-destination/polyetl/events")
 BUCKET = S3Bucket(
@@ -64,8 +73,8 @@ with DAG(
         "batch_size": Param(
             50, type="integer", minimum=1, maximum=1000, title="Objects per mapped batch"
         ),
-        "table": Param("events", type="string", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"),
-        "database": Param("polyetl", type="string", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"),
+        "table": clickhouse_name("events", "ClickHouse table to load into"),
+        "database": clickhouse_name("polyetl", "ClickHouse database of the table"),
         "archive_prefix": Param("archive/", type="string", pattern=r"^[a-z0-9/_-]*$"),
         "storage_class": Param("GLACIER", type="string", pattern=r"^[A-Z_]+$"),
         "s3_endpoint": Param("http://s3.polyetl.svc.cluster.local:7070", type="string"),

@@ -84,11 +84,10 @@ TRANSPORT_PARAMS = {
     "http_response_buffer_size",
     "cancel_http_readonly_queries_on_client_close",
 }
-INSERT_FORMAT = re.compile(
-    r"^\s*INSERT\s+INTO\s+(?P<table>[^\s(]+)\s*(?:\((?P<columns>[^)]*)\))?\s*"
-    r"(?:SETTINGS\s+.*?\s+)?FORMAT\s+(?P<format>\w+)[ \t]*\r?\n?",
-    re.IGNORECASE | re.DOTALL,
-)
+# `FORMAT <name>` ending an INSERT's head (then a newline or the data), and the head's
+# clauses: found outside quoted names and strings by split_insert().
+FORMAT_TOKEN = re.compile(r"FORMAT\s+(\w+)[ \t]*\r?\n?", re.IGNORECASE)
+WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 INPUT_FUNCTION = re.compile(r"\binput\(\s*('(?:[^'\\]|\\.)*')\s*\)", re.IGNORECASE)
 FORMAT_CLAUSE = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.IGNORECASE)
 ERROR_CODE = re.compile(r"Code:\s*(\d+)")
@@ -101,6 +100,67 @@ CONTENT_TYPES = {
 }
 HTTP_STATUS_BY_CODE = {62: 400, 81: 404, 60: 404, 516: 403, 192: 403, 194: 403}
 AUTHENTICATION_FAILED = 516
+
+
+def backquote(name: str) -> str:
+    """A name as one quoted identifier (backslash and backtick escaped)."""
+    return "`" + name.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+
+def _skip_quoted(text: str, start: int) -> int:
+    """The index after the quoted name or string starting at ``start`` (escapes honoured)."""
+    closing, i = text[start], start + 1
+    while i < len(text):
+        if text[i] == "\\" or (text[i] == closing and text[i + 1 : i + 2] == closing):
+            i += 2
+        elif text[i] == closing:
+            return i + 1
+        else:
+            i += 1
+    return len(text)
+
+
+def split_insert(head: str) -> tuple[str, str, str, int] | None:
+    """For ``INSERT INTO t [(cols)] [SETTINGS …] FORMAT f`` followed by data: the statement
+    before the clauses, the format, the SETTINGS clause (re-placed after the SELECT this
+    becomes) and where the data starts. None for anything else (an INSERT … SELECT or
+    VALUES, any other statement). Names may hold anything: quotes are skipped, not parsed.
+
+    >>> split_insert("INSERT INTO `a FORMAT b`.`t` (`x`) FORMAT Native\\nDATA")[:3]
+    ('INSERT INTO `a FORMAT b`.`t` (`x`)', 'Native', '')
+    """
+    if not re.match(r"\s*INSERT\s", head, re.IGNORECASE):
+        return None
+    settings_at = None
+    i = 0
+    while i < len(head):
+        char = head[i]
+        if char in "`\"'":
+            i = _skip_quoted(head, i)
+            continue
+        word = WORD.match(head, i)
+        if word is None:
+            i += 1
+            continue
+        upper = word.group().upper()
+        if upper in ("SELECT", "VALUES", "WITH"):
+            return None
+        if upper == "SETTINGS" and settings_at is None:
+            settings_at = i
+        if upper == "FORMAT":
+            clause = FORMAT_TOKEN.match(head, i)
+            if clause is None:
+                return None
+            cut = settings_at if settings_at is not None else i
+            settings = head[settings_at:i].rstrip() if settings_at is not None else ""
+            return (
+                head[:cut].rstrip(),
+                clause.group(1),
+                f" {settings}" if settings else "",
+                (clause.end()),
+            )
+        i = word.end()
+    return None
 
 
 class QueryError(Exception):
@@ -215,39 +275,28 @@ class Engine:
                 lambda m: f"file('{path}', '{trailing.group(1)}', {m.group(1)})", sql, count=1
             )
             return sql, path
-        match = INSERT_FORMAT.match(head)
-        if match is None:
+        insert = split_insert(head)
+        if insert is None:
             return (head + ("\n" + data.decode() if data else "")).strip(), None
-        data = head[match.end() :].encode() + data if head[match.end() :].strip() else data
-        table, columns, fmt = match.group("table"), match.group("columns"), match.group("format")
-        structure = self._structure(table, columns)
+        statement, fmt, settings, end = insert
+        data = head[end:].encode() + data if head[end:].strip() else data
         path = self.tmp / f"insert-{uuid.uuid4().hex}"
         path.write_bytes(data)
-        cols = f" ({columns})" if columns else ""
-        names = ", ".join(name for name, _ in structure)
-        struct_sql = ", ".join(f"{name} {type_}" for name, type_ in structure)
-        sql = (
-            f"INSERT INTO {table}{cols} SELECT {names} FROM "
-            f"file('{path}', '{fmt}', '{struct_sql.replace(chr(39), chr(92) + chr(39))}')"
-        )
+        # The table's own structure reads the data (use_structure_from_insertion_table_in_
+        # table_functions): the statement's table and column list are passed on verbatim,
+        # whatever names they quote.
+        sql = f"{statement} SELECT * FROM file('{path}', '{fmt}'){settings}"
         return sql, path
 
     @staticmethod
     def _split_body(body: bytes) -> tuple[str, bytes]:
-        text_end = body.find(b"\n")
-        first = body if text_end < 0 else body[:text_end]
-        if INSERT_FORMAT.match(first.decode(errors="replace") + "\n"):
-            return first.decode(), b"" if text_end < 0 else body[text_end + 1 :]
-        return body.decode(), b""
-
-    def _structure(self, table: str, columns: str | None) -> list[tuple[str, str]]:
-        described = self._query(f"DESCRIBE TABLE {table}", "JSONEachRow").bytes()
-        rows = [json.loads(line) for line in described.splitlines() if line.strip()]
-        types = {r["name"]: r["type"] for r in rows if r.get("default_type", "") in ("", "DEFAULT")}
-        if not columns:
-            return [(f"`{n}`", t) for n, t in types.items()]
-        wanted = [c.strip().strip('`"') for c in columns.split(",") if c.strip()]
-        return [(f"`{n}`", types[n]) for n in wanted]
+        # latin-1 maps byte i to character i, so the clause's end indexes the bytes too.
+        text = body[:65536].decode("latin-1")
+        insert = split_insert(text)
+        if insert is None:
+            return body.decode(), b""
+        end = insert[3]
+        return body[:end].decode(), body[end:]
 
     def _apply(self, database: str | None, settings: dict[str, str]) -> list[str]:
         restore: list[str] = []
@@ -255,8 +304,8 @@ class Engine:
             current = (
                 self._query("SELECT currentDatabase()", "TabSeparated").bytes().decode().strip()
             )
-            self._query(f"USE `{database}`", "TabSeparated")
-            restore.append(f"USE `{current}`")
+            self._query(f"USE {backquote(database)}", "TabSeparated")
+            restore.append(f"USE {backquote(current)}")
         for name, value in settings.items():
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 raise QueryError(115, f"Code: 115. DB::Exception: Unknown setting {name}")

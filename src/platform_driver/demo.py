@@ -132,16 +132,16 @@ def sync_report(run: DagRun, svc: Services) -> bool:
     ok = run.state == "success"
     print(f"\nclickhouse_db_sync  run {run.run_id}: {run.state} in {run.seconds:.0f} s")
     state = sync_state(svc, DATABASE)
-    print(f"  {'table':<10} {'source rows':>12} {'dest rows':>12}  checksums")
+    print(f"  {'table or view':<14} {'source rows':>12} {'dest rows':>12}  checksums")
     for table, t in state.items():
         dest_rows = f"{t.destination.rows:,}" if t.destination else "missing"
-        print(
-            f"  {table:<10} {t.source.rows:>12,} {dest_rows:>12}  {'equal' if t.same else 'DIFFER'}"
-        )
+        same = "equal" if t.same else "DIFFER"
+        print(f"  {table:<14} {t.source.rows:>12,} {dest_rows:>12}  {same}")
         ok &= t.same
-    verified = run.results_of("verify")
-    if verified:
-        print(f"  verify task: {verified[0].get('counts', {})}")
+    for step in ("verify", "views"):
+        results = run.results_of(step)
+        if results:
+            print(f"  {step} task: {results[0].get('counts', {})}")
     leftover = staging_left(svc, DATABASE)
     print(f"  staging database left behind: {'yes' if leftover else 'no'}")
     return ok and not leftover

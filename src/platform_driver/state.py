@@ -11,6 +11,8 @@ from typing import Any
 import boto3  # type: ignore[import-untyped]
 import clickhouse_connect
 from pytask.clickhouse import sync
+from pytask.clickhouse.names import q
+from pytask.clickhouse.partitions import Fingerprint
 
 from platform_driver.cluster import Cluster
 
@@ -143,8 +145,8 @@ def ingest_state(svc: Services, bucket: str, table: str = "polyetl.events") -> I
 
 @dataclass(frozen=True)
 class TableState:
-    source: sync.Fingerprint
-    destination: sync.Fingerprint | None
+    source: Fingerprint
+    destination: Fingerprint | None
 
     @property
     def same(self) -> bool:
@@ -152,11 +154,13 @@ class TableState:
 
 
 def sync_state(svc: Services, database: str) -> dict[str, TableState]:
-    """Per source table: its fingerprint on both sides (destination None: no such table)."""
+    """Per source table and view (a materialized view's inner table goes with its view): its
+    fingerprint on both sides (destination None: no such object)."""
     tables = [
         str(name)
         for (name,) in svc.source.query(
-            "SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name",
+            "SELECT name FROM system.tables WHERE database = {db:String} "
+            "AND NOT startsWith(name, '.inner') ORDER BY name",
             parameters={"db": database},
         ).result_rows
     ]
@@ -173,4 +177,6 @@ def sync_state(svc: Services, database: str) -> dict[str, TableState]:
 
 def staging_left(svc: Services, database: str) -> bool:
     """Whether the sync left its staging database behind on the destination."""
-    return bool(int(svc.destination.command(f"EXISTS DATABASE {database}__polyetl_staging")))
+    return bool(
+        int(svc.destination.command(f"EXISTS DATABASE {q(database + '__polyetl_staging')}"))
+    )

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         RustJob,
         RustTask,
     )
-    from taskpods.params import image_params
+    from taskpods.params import clickhouse_name, image_params
     from taskpods.pod import RESULT_FILE, Size, task_args
     from taskpods.secrets import SecretEnv, SecretFile
     from taskpods.settings import Settings
@@ -47,6 +47,7 @@ _HOME = {
     "RustJob": "languages",
     "RustTask": "languages",
     "image_params": "params",
+    "clickhouse_name": "params",
     "RESULT_FILE": "pod",
     "task_args": "pod",
     "SecretEnv": "secrets",
@@ -78,6 +79,7 @@ __all__ = [
     "SecretFile",
     "Settings",
     "Size",
+    "clickhouse_name",
     "decide",
     "image_params",
     "task_args",

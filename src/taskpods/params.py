@@ -41,3 +41,16 @@ def image_params() -> dict[str, Param]:
             description='For a one-off run, e.g. {"transform": ["transform", "--limit", "10"]}.',
         ),
     }
+
+
+def clickhouse_name(default: str, title: str) -> Param:
+    """A database or table name: any name ClickHouse allows (pytask quotes it in every query),
+    so only what ClickHouse forbids is refused — an empty name, a NUL, more than 255 bytes
+    (checked here in characters; pytask checks the bytes).
+
+    >>> clickhouse_name("events", "Table").resolve("a; DROP DATABASE b")
+    'a; DROP DATABASE b'
+    """
+    return Param(
+        default, type="string", minLength=1, maxLength=255, pattern=r"^[^\u0000]+$", title=title
+    )

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import copy
+import json
 import warnings
 from typing import Any
 
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.sdk.definitions.mappedoperator import MappedOperator
+from airflow.sdk.exceptions import ParamValidationError
 from kubernetes.client import ApiClient
 
 from tests.dags.conftest import DAGS_DIR, TAG
 
 EXPECTED = {
-    "clickhouse_db_sync": {"plan", "prepare", "copy", "verify", "swap", "cleanup", "copy_commands"},
+    "clickhouse_db_sync": {
+        "plan",
+        "prepare",
+        "copy",
+        "verify",
+        "swap",
+        "views",
+        "cleanup",
+        "copy_commands",
+    },
     "s3_ingest": {"discover", "batches", "ingest.transform", "ingest.load", "ingest.archive"},
     "s3_requeue": {"requeue"},
     "platform_selfcheck": {
@@ -79,7 +90,8 @@ def test_pipelines_are_chained_in_order(dagbag: DagBag) -> None:
         ("prepare", "copy"),
         ("copy", "verify"),
         ("verify", "swap"),
-        ("swap", "cleanup"),
+        ("swap", "views"),
+        ("views", "cleanup"),
     ]:
         assert down in sync.get_task(up).downstream_task_ids
     ingest = dagbag.dags["s3_ingest"]
@@ -161,3 +173,40 @@ def test_sync_reads_connections_from_the_secrets_the_params_name(dagbag: DagBag)
     }
     assert "xcom_pull(task_ids='plan')" in swap_env["PYTASK_TABLES"]["value"]
     assert "PYTASK_TABLES" not in env  # plan decides the tables; it is not told them
+
+
+HOSTILE_NAMES = ["a; DROP DATABASE b", "x`y", "new\nline", "select", "q'\"uo", "a,b", "<&>"]
+
+
+def test_planned_names_reach_the_pods_as_json_whatever_they_hold(dagbag: DagBag) -> None:
+    """The plan's lists are rendered by Airflow's own template engine into JSON arrays that
+    pytask reads back exactly (a comma-joined list would split "a,b")."""
+    sync = dagbag.dags["clickhouse_db_sync"]
+
+    class PlanXCom:
+        def xcom_pull(self, task_ids: str) -> dict[str, Any]:
+            assert task_ids == "plan"
+            return {"outputs": {"tables": HOSTILE_NAMES, "views": HOSTILE_NAMES[::-1]}}
+
+    for task_id, variable, want in [
+        ("swap", "PYTASK_TABLES", HOSTILE_NAMES),
+        ("views", "PYTASK_VIEWS", HOSTILE_NAMES[::-1]),
+    ]:
+        env = {
+            e["name"]: e for e in rendered(sync.get_task(task_id))["spec"]["containers"][0]["env"]
+        }
+        template = sync.get_template_env().from_string(env[variable]["value"])
+        assert json.loads(template.render(ti=PlanXCom())) == want
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_the_database_param_takes_any_name(dagbag: DagBag, name: str) -> None:
+    params = dagbag.dags["clickhouse_db_sync"].params
+    assert params.get_param("database").resolve(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "x\u0000y", "x" * 256])
+def test_the_database_param_refuses_what_clickhouse_forbids(dagbag: DagBag, name: str) -> None:
+    params = dagbag.dags["clickhouse_db_sync"].params
+    with pytest.raises(ParamValidationError):
+        params.get_param("database").resolve(name)

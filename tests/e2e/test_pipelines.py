@@ -195,13 +195,18 @@ def test_sync_makes_the_destination_equal_the_source_and_again_changes_nothing(
     state = sync_state(world.svc, DATABASE)
     assert set(state) == set(seeded)
     assert all(t.same for t in state.values()), state
-    assert first.results_of("verify")[0]["counts"]["tables"] == len(seeded)
+    assert first.results_of("verify")[0]["counts"]["tables"] == len(seed.SOURCE_TABLES)
+    # the views, the view over a view and the materialized view (with its data) recreated
+    views = first.results_of("views")[0]["counts"]
+    assert views["views"] == len(seed.SOURCE_VIEWS)
+    assert views.get("failed") == 0
     assert not staging_left(world.svc, DATABASE)
 
     second = world.run("clickhouse_db_sync", {"database": DATABASE})
 
     assert second.state == "success", second.logs[-5000:]
     assert sync_state(world.svc, DATABASE) == state
+    assert second.results_of("views")[0]["counts"].get("kept") == len(seed.SOURCE_VIEWS)
     assert not staging_left(world.svc, DATABASE)
 
 

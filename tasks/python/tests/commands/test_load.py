@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from pytask.clickhouse.events import EVENT_COLUMNS, sidecar_key, staged_key
+from pytask.clickhouse.names import q, qualified
 from support.chdb_http import ChdbEndpoint
 from support.events import staged_events_sql
 from support.s3 import S3Settings
@@ -323,7 +324,7 @@ def test_bad_manifests_old_tables_and_names(
     assert code == 65, err
     assert "arrived_at" in err
     assert "2026-12-06T14:00:00.123Z" in err
-    code, _, err = pytask(["load", "--manifest", "m", "--table", "events; DROP TABLE x"], env)
+    code, _, err = pytask(["load", "--manifest", "m", "--table", "x\0y"], env)
     assert code == 64, err
     # a table of the layout before one-row-per-id is refused, not loaded with duplicates
     chdb_endpoint.client().command("CREATE DATABASE IF NOT EXISTS ingest")
@@ -366,3 +367,26 @@ def test_schema_mismatch_is_permanent(
         code, _, err = pytask(["load", "--manifest", manifest, "--mode", mode], env)
         assert code == 65, err
         assert json.loads(err.splitlines()[-1])["error_kind"] == "permanent"
+
+
+def test_any_database_and_table_name_is_loaded_into_and_nothing_else_is_touched(
+    feeds: Feeds,
+    chdb_endpoint: ChdbEndpoint,
+    s3_settings: S3Settings,
+    bucket: str,
+) -> None:
+    client = chdb_endpoint.client()
+    before = set(client.query("SELECT database, name FROM system.tables").result_rows)
+    database, table = "ingest`; DROP DATABASE ingest", "events; DROP TABLE x\nselect"
+    env = load_env(chdb_endpoint, s3_settings, bucket, table) | {"PYTASK_DATABASE": database}
+    code, result, err = pytask(["load", "--manifest", feeds.manifest(A)], env)
+    assert code == 0, err
+    assert result is not None
+    rows = client.query(f"SELECT count() FROM {qualified(database, table)}").result_rows[0][0]
+    assert rows == result["counts"]["rows"] > 0
+    after = set(client.query("SELECT database, name FROM system.tables").result_rows)
+    added = {(d, n) for d, n in after - before}
+    assert {d for d, _ in added} == {database}  # only the named database gained tables
+    assert (database, table) in added
+    assert before <= after  # nothing else was dropped
+    client.command(f"DROP DATABASE {q(database)} SYNC")

@@ -1,6 +1,6 @@
 """`pytask plan` against a real ClickHouse engine (the chDB-backed endpoint): patterns, the
-treatment of views and dictionaries, counts. Its refusal of hostile names before any query is
-in tests/clickhouse/test_names.py."""
+treatment of views and dictionaries, counts. Hostile names are in tests/clickhouse/test_names.py;
+the views' recreation in the root's tests/integration/test_clickhouse_sync.py."""
 
 from __future__ import annotations
 
@@ -48,8 +48,10 @@ def test_plan_selects_tables_and_explains_skips(chdb_endpoint: ChdbEndpoint, sho
     # the materialized view's inner table (".inner_id.<uuid>") goes with its view
     assert any(n.startswith(".inner") and r.startswith("inner table") for n, r in reasons.items())
     assert reasons["orders_tmp"] == "not selected by the patterns"
-    assert reasons["big_orders"].startswith("view:")
-    assert reasons["orders_by_id"].startswith("materialized view:")
+    # views and materialized views are recreated, in dependency order, not skipped
+    assert outputs["views"] == ["big_orders", "orders_by_id"]
+    kinds = {v["name"]: v["kind"] for v in outputs["view_details"]}
+    assert kinds == {"big_orders": "view", "orders_by_id": "materialized view (inner)"}
     assert result["counts"]["rows"] >= 1002
     assert outputs["staging_database"] == "shop__polyetl_staging"
     assert chdb_endpoint.password not in json.dumps(lines)
@@ -57,7 +59,10 @@ def test_plan_selects_tables_and_explains_skips(chdb_endpoint: ChdbEndpoint, sho
 
 def test_regex_patterns_from_env(chdb_endpoint: ChdbEndpoint, shop: str) -> None:
     env = source_env(
-        chdb_endpoint, PYTASK_DATABASE=shop, PYTASK_INCLUDE="cust.*", PYTASK_PATTERN_SYNTAX="regex"
+        chdb_endpoint,
+        PYTASK_DATABASE=shop,
+        PYTASK_INCLUDE='["cust.*"]',
+        PYTASK_PATTERN_SYNTAX="regex",
     )
     code, result, _ = pytask_lines(["plan"], env)
     assert code == 0

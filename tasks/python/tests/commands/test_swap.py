@@ -3,6 +3,8 @@ changes nothing (on two chDB-backed endpoints; tests/sync_servers.py)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.inprocess import ok
@@ -13,7 +15,7 @@ pytestmark = pytest.mark.clickhouse
 
 def test_swap_rerun_after_a_partial_swap_completes_it(seeded: Seeded) -> None:
     source, dest = seeded.source, seeded.dest
-    env = seeded.env | {"PYTASK_TABLES": ",".join(TABLES)}
+    env = seeded.env | {"PYTASK_TABLES": json.dumps(list(TABLES))}
     ok(["prepare"], env)
     copy_all(env, TABLES)
     ok(["verify"], env)

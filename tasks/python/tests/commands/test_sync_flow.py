@@ -8,6 +8,7 @@ its module (tests/commands/, tests/clickhouse/).
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -69,7 +70,7 @@ def test_sync_copies_verifies_and_swaps_without_exposing_partial_tables(seeded: 
         plan = ok(["plan"], env)
         tables = plan["outputs"]["tables"]
         assert sorted(tables) == sorted(TABLES)
-        env["PYTASK_TABLES"] = ",".join(tables)
+        env["PYTASK_TABLES"] = json.dumps(list(tables))
         ok(["prepare"], env)
         for table in tables:
             copied = ok(["copy", "--table", table], env)
@@ -99,7 +100,7 @@ def test_sync_copies_verifies_and_swaps_without_exposing_partial_tables(seeded: 
 
 def test_failure_mid_copy_leaves_live_untouched_and_rerun_completes(seeded: Seeded) -> None:
     source, dest = seeded.source, seeded.dest
-    env = seeded.env | {"PYTASK_TABLES": ",".join(TABLES)}
+    env = seeded.env | {"PYTASK_TABLES": json.dumps(list(TABLES))}
     live_before = live_counts(dest)
     ok(["prepare"], env)
     # The fault: the staging table rejects rows past id 300000, so the insert fails partway.

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import enum
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytask import ENV_PREFIX
 from pytask.clickhouse.connection import Server
-from pytask.clickhouse.names import identifier
-from pytask.config import choice_setting, flag_or_env, required_setting, source_of
+from pytask.clickhouse.names import identifier, unique
+from pytask.config import choice_setting, flag_or_env, quote, required_setting, source_of
 from pytask.errors import UsageError
 
 if TYPE_CHECKING:
@@ -50,25 +51,58 @@ def databases(args: argparse.Namespace, ctx: Context) -> tuple[str, str]:
     )
     if staging == database:
         raise UsageError(
-            f"expected --staging-database to differ from --database, got: {staging!r} twice"
+            f"expected --staging-database to differ from --database, got: {quote(staging)} twice"
         )
     return database, staging
 
 
-def add_tables_argument(parser: argparse.ArgumentParser) -> None:
+def add_list_argument(parser: argparse.ArgumentParser, flag: str, env_var: str, what: str) -> None:
+    """A repeatable flag whose env fallback is a JSON array (names may hold commas, quotes,
+    newlines: a JSON array is the one list format every value survives)."""
     parser.add_argument(
-        "--tables",
-        metavar="NAMES",
-        help=f"comma-separated tables, as planned (env {ENV_PREFIX}TABLES)",
+        flag,
+        dest=env_var.removeprefix(ENV_PREFIX).lower(),
+        action="append",
+        metavar="NAME",
+        help=f"{what}; repeatable (env {env_var}: a JSON array)",
     )
+
+
+def string_list(args: argparse.Namespace, ctx: Context, env_var: str) -> list[str]:
+    """The values of a repeatable flag, else its env fallback's JSON array, else []."""
+    given = getattr(args, env_var.removeprefix(ENV_PREFIX).lower(), None)
+    if given:
+        return [str(v) for v in given]
+    raw = ctx.env.get(env_var)
+    if not raw:
+        return []
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise UsageError(f"expected {env_var} to be a JSON array of strings, got: {quote(raw)}")
+    return value
+
+
+def name_list(args: argparse.Namespace, ctx: Context, flag: str, env_var: str) -> list[str]:
+    """:func:`string_list` of object names: each validated, each once, in the given order."""
+    source = flag if getattr(args, env_var.removeprefix(ENV_PREFIX).lower(), None) else env_var
+    return unique(identifier(n, source) for n in string_list(args, ctx, env_var))
+
+
+def add_tables_argument(parser: argparse.ArgumentParser) -> None:
+    add_list_argument(parser, "--table", f"{ENV_PREFIX}TABLES", "a table, as planned")
 
 
 def tables(args: argparse.Namespace, ctx: Context) -> list[str]:
     """The validated, de-duplicated table list, in the given order."""
-    raw = required_setting(args, "tables", "--tables", ctx.env, to="list tables")
-    source = source_of(args, "tables", "--tables")
-    names = [identifier(n.strip(), source) for n in raw.split(",") if n.strip()]
-    return list(dict.fromkeys(names))
+    names = name_list(args, ctx, "--table", f"{ENV_PREFIX}TABLES")
+    if not names:
+        raise UsageError(
+            f"expected --table (or {ENV_PREFIX}TABLES, a JSON array) to list tables, got none"
+        )
+    return names
 
 
 ROLES = {"SOURCE": "source", "DEST": "dest"}

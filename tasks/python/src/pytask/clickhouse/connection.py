@@ -2,7 +2,10 @@
 
 ``PYTASK_<ROLE>_HOST``, ``_PORT``, ``_USER``, ``_PASSWORD`` (or ``_PASSWORD_FILE``), and the TLS
 switches ``_SECURE`` (HTTPS), ``_VERIFY`` (certificate check, on by default) and ``_CA_FILE``;
-ROLE is ``SOURCE`` or ``DEST``. Credentials never come from flags and never reach a log.
+ROLE is ``SOURCE`` or ``DEST``. For server-side copies, ``_NATIVE_HOST`` and ``_NATIVE_PORT``
+say how the other server reaches this one over the native protocol (default: the same host;
+9000, or 9440 when secure) — they differ from what the task sees when the servers share a
+network of their own. Credentials never come from flags and never reach a log.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ class Server:
     secure: bool = False
     verify: bool = True
     ca_file: str | None = None
+    native_host: str = ""  # how the other server reaches this one for remote(): default host
     native_port: int = 9000
 
     @classmethod
@@ -73,6 +77,7 @@ class Server:
             secure=secure,
             verify=boolean(env, f"{prefix}VERIFY", True),
             ca_file=env.get(f"{prefix}CA_FILE") or None,
+            native_host=env.get(f"{prefix}NATIVE_HOST") or host,
             native_port=_port(env, f"{prefix}NATIVE_PORT", "9440" if secure else "9000"),
         )
 

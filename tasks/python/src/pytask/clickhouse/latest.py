@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pytask.clickhouse.names import qualified
-from pytask.clickhouse.sync import literal
+from pytask.clickhouse.names import derived, literal, qualified
+from pytask.config import quote
 from pytask.errors import PermanentError, TransientError
 
 # Which of two rows of an id is the later delivery.
@@ -68,18 +68,6 @@ def batch_digest(manifest_key: str) -> str:
     'dc5b65cbfffcbd48'
     """
     return hashlib.sha256(manifest_key.encode()).hexdigest()[:16]
-
-
-def derived(table: str, kind: str, digest: str = "") -> str:
-    """A helper table's name: ``<table>__<kind>[_<digest>]``, within 128 characters.
-
-    >>> derived("events", "work", "dc5b65cbfffcbd48")
-    'events__work_dc5b65cbfffcbd48'
-    >>> len(derived("e" * 128, "load_lock"))
-    128
-    """
-    suffix = f"__{kind}" + (f"_{digest}" if digest else "")
-    return table[: 128 - len(suffix)] + suffix
 
 
 @dataclass
@@ -367,7 +355,8 @@ def check_layout(client: Any, database: str, table: str, partition_key: str) -> 
     }
     if _normal(got) != _normal(partition_key) or "arrived_at" not in columns:
         raise PermanentError(
-            f"expected {database}.{table} to be partitioned by {partition_key} with an arrived_at "
+            f"expected {quote(database)}.{quote(table)} to be partitioned by {partition_key} "
+            "with an arrived_at "
             f"column (the layout that keeps one row per event id; docs/staged-format.md), got: "
             f"partition key {got or 'none'!r}"
             + ("" if "arrived_at" in columns else ", no arrived_at column")

@@ -11,14 +11,15 @@ and a live table that already holds it is left alone.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
-from pytask.clickhouse.names import q, qualified
+from pytask.clickhouse import partitions
+from pytask.clickhouse.names import parse_head, q, qualified
+from pytask.clickhouse.partitions import LEDGER, Data, Fingerprint
+from pytask.config import quote
 from pytask.errors import PermanentError, TransientError
 
-LEDGER = "__polyetl_verified"
 # Engines whose DDL can be replayed under another database name without side effects.
 COPYABLE_ENGINES = re.compile(
     r"^(?:(?:Replacing|Summing|Aggregating|Collapsing|VersionedCollapsing|Graphite|Coalescing)?"
@@ -31,15 +32,6 @@ REFUSED_REASON = {
     "Merge": "a Merge table reads other tables by pattern; recreate it after the sync",
     "Buffer": "a Buffer table flushes into another table; sync that table",
 }
-
-
-def literal(value: str) -> str:
-    """A ClickHouse string literal.
-
-    >>> print(literal("it's"))
-    'it\\'s'
-    """
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def refusal(engine: str) -> str | None:
@@ -58,43 +50,53 @@ def refusal(engine: str) -> str | None:
 
 def staging_ddl(create: str, database: str, staging: str, table: str) -> str:
     """Rewrite ``SHOW CREATE TABLE`` output to create the same table in the staging database.
+    The name is parsed out of the statement (any name, quoted or not), never pattern-matched.
 
-    >>> staging_ddl("CREATE TABLE shop.orders\\n(`id` UInt64)\\nENGINE = MergeTree ORDER BY id",
-    ...             "shop", "shop__s", "orders").splitlines()[0]
-    'CREATE TABLE `shop__s`.`orders`'
+    >>> staging_ddl("CREATE TABLE shop.orders (`id` UInt64) ENGINE = Memory",
+    ...             "shop", "shop__s", "orders")
+    'CREATE TABLE `shop__s`.`orders` (`id` UInt64) ENGINE = Memory'
     """
-    head = re.compile(
-        rf"^CREATE\s+TABLE\s+`?{re.escape(database)}`?\.`?{re.escape(table)}`?(?=[\s(])",
-        re.IGNORECASE,
-    )
-    rewritten, n = head.subn(f"CREATE TABLE {qualified(staging, table)}", create.strip(), count=1)
-    if n != 1:
+    try:
+        head = parse_head(create)
+    except ValueError as exc:
         raise PermanentError(
-            f"cannot rewrite the DDL of {database}.{table} for staging: {create[:120]!r}"
+            f"cannot rewrite the DDL of {quote(database)}.{quote(table)}: {exc}"
+        ) from exc
+    if (head.kind, head.database, head.name) != ("TABLE", database, table):
+        raise PermanentError(
+            f"expected the DDL of table {quote(database)}.{quote(table)}, got one of {head.kind} "
+            f"{head.database}.{head.name}"
         )
-    return rewritten
+    return head.render(staging, table)
 
 
-@dataclass(frozen=True)
-class Fingerprint:
-    """Row count and an order-independent checksum of a table's contents."""
+def table_data(client: Any, database: str, table: str) -> Data:
+    """Where a table's rows are: its own storage, or a materialized view's inner table."""
+    rows = client.query(
+        "SELECT engine, toString(uuid) FROM system.tables "
+        "WHERE database = {d:String} AND name = {t:String}",
+        parameters={"d": database, "t": table},
+    ).result_rows
+    if rows and rows[0][0] == "MaterializedView":
+        inner = inner_table(client, database, table, str(rows[0][1]))
+        if inner is not None:
+            return Data(database, table, inner)
+    return Data.table(database, table)
 
-    rows: int
-    checksum: int
 
-
-def row_count(client: Any, database: str, table: str) -> int:
-    """``count()`` of a table (cheap: no scan for MergeTree)."""
-    return int(client.query(f"SELECT count() FROM {qualified(database, table)}").result_rows[0][0])
+def inner_table(client: Any, database: str, view: str, view_uuid: str) -> str | None:
+    """The inner table of a materialized view without ``TO`` (Atomic: ``.inner_id.<uuid>``,
+    Ordinary: ``.inner.<name>``), or None."""
+    for name in (f".inner_id.{view_uuid}", f".inner.{view}"):
+        if table_exists(client, database, name):
+            return name
+    return None
 
 
 def fingerprint(client: Any, database: str, table: str) -> Fingerprint:
-    """``count()`` and the wrapping sum of each row's ``cityHash64`` — independent of order and
-    of how rows are split into parts, sensitive to any changed, missing or extra row."""
-    rows, checksum = client.query(
-        f"SELECT count(), sumWithOverflow(cityHash64(*)) FROM {qualified(database, table)}"
-    ).result_rows[0]
-    return Fingerprint(int(rows), int(checksum or 0))  # an empty table sums to NULL here
+    """Row count and checksum over every stored column of a table (or a view's data)."""
+    data = table_data(client, database, table)
+    return partitions.fingerprint(client, data, partitions.stored_columns(client, data))
 
 
 def show_create(client: Any, database: str, table: str) -> str:
@@ -127,12 +129,6 @@ def ensure_atomic_database(client: Any, database: str, role: str) -> None:
             f"expected the {role} database {database!r} to use the Atomic engine (EXCHANGE TABLES "
             f"needs it), got: {engine}"
         )
-
-
-def stream_native(source: Any, database: str, table: str) -> Iterator[bytes]:
-    """The table as a stream of Native-format bytes, as the source sends them (bounded memory)."""
-    with source.raw_stream(f"SELECT * FROM {qualified(database, table)}", fmt="Native") as stream:
-        yield from stream
 
 
 def record_verified(dest: Any, staging: str, prints: Iterable[tuple[str, Fingerprint]]) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import ModuleType
 
-from pytask.commands import cleanup, copy, load, plan, prepare, selfcheck, swap, verify
+from pytask.commands import cleanup, copy, load, plan, prepare, selfcheck, swap, verify, views
 from pytask.config import CommonSettings
 from pytask.result import TaskResult
 
@@ -53,6 +53,7 @@ COMMANDS: dict[str, Command] = {
     "copy": _from_module("copy", copy),
     "verify": _from_module("verify", verify),
     "swap": _from_module("swap", swap),
+    "views": _from_module("views", views),
     "cleanup": _from_module("cleanup", cleanup),
     "load": _from_module("load", load),
 }

@@ -1,21 +1,28 @@
 """Copy one table from the source into its staging table on the destination.
 
-``--mode server`` runs one ``INSERT … SELECT`` on a server: on the destination pulling with
+A partitioned MergeTree table is copied partition by partition (``system.parts``), up to
+``--parallel`` at a time (default 2, for a 2-core node): each partition is checked by row count
+and checksum against the source and recorded, so a re-run after a failure or a kill copies only
+the partitions not yet recorded (pytask.clickhouse.partitions). Any other table is copied in
+one piece after truncating its staging table, as before.
+
+``--mode server`` moves the rows on a server: on the destination pulling with
 ``remote()``/``remoteSecure()`` from the source (``--execute-on destination``, default), or on
 the source pushing with ``INSERT INTO FUNCTION remote(…)`` (``--execute-on source``). The
 credentials travel inside that query to the server only; nothing logs it. ``--mode client``
-streams the table through this task in the Native format, block after block, without decoding
+streams the rows through this task in the Native format, block after block, without decoding
 (memory stays bounded whatever the table's size). ``--mode auto`` probes whether the executing
 server can reach the other one over the native protocol and picks server, else client.
-The staging table is truncated first, so a re-run after a failure starts clean.
+Every stored column is copied as stored (``MATERIALIZED`` ones too, not recomputed).
 """
 
 from __future__ import annotations
 
 import argparse
 import enum
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pytask import ENV_PREFIX
 from pytask.clickhouse import sync
@@ -27,14 +34,38 @@ from pytask.clickhouse.args import (
     transfer_mode,
 )
 from pytask.clickhouse.args import server as args_server
-from pytask.clickhouse.connection import Server
-from pytask.clickhouse.names import identifier, qualified
-from pytask.config import choice_setting, required_setting, source_of
-from pytask.errors import PermanentError
+from pytask.clickhouse.connection import Server, boolean
+from pytask.clickhouse.names import identifier, literal, q
+from pytask.clickhouse.partitions import (
+    COPY_SETTINGS,
+    Data,
+    Mover,
+    PartitionCopy,
+    PartsLedger,
+    Transfer,
+    column_list,
+    fingerprint,
+    partition_key,
+    stored_columns,
+    where,
+)
+from pytask.config import (
+    choice_setting,
+    flag_or_env,
+    quote,
+    required_setting,
+    source_of,
+    whole_number,
+)
+from pytask.errors import PermanentError, TransientError
 from pytask.result import TaskResult
 
 if TYPE_CHECKING:
     from pytask.commands import Context
+
+
+DEFAULT_PARALLEL = 2  # a 2-core node; the chDB endpoint runs one query at a time anyway
+CRASH_AFTER = f"{ENV_PREFIX}COPY_CRASH_AFTER"
 
 
 class ExecuteOn(enum.StrEnum):
@@ -55,23 +86,82 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--execute-on", metavar="SIDE", help=f"destination or source (env {ENV_PREFIX}EXECUTE_ON)"
     )
+    parser.add_argument(
+        "--one-piece",
+        action="store_const",
+        const="true",
+        help="copy a partitioned table in one piece, as an unpartitioned one (no resume; "
+        f"env {ENV_PREFIX}ONE_PIECE)",
+    )
+    parser.add_argument(
+        "--parallel",
+        metavar="N",
+        help=f"partitions copied at a time (env {ENV_PREFIX}PARALLEL; default {DEFAULT_PARALLEL})",
+    )
 
 
 def remote_call(server: Server, database: str, table: str) -> str:
     """``remote('host:port', db, table, user, password)`` over the native protocol (9000/9440)."""
+    return _remote(server, f"{literal(database)}, {literal(table)}")
+
+
+def remote_view(server: Server, select: str) -> str:
+    """``remote('host:port', view(<select>), user, password)``: ``select`` runs over there."""
+    return _remote(server, f"view({select})")
+
+
+def _remote(server: Server, what: str) -> str:
     function = "remoteSecure" if server.secure else "remote"
-    port = server.native_port
-    return (
-        f"{function}('{server.host}:{port}', {sync.literal(database)}, {sync.literal(table)}, "
-        f"{sync.literal(server.user)}, {sync.literal(server.password)})"
+    address = literal(f"{server.native_host}:{server.native_port}")
+    return f"{function}({address}, {what}, {literal(server.user)}, {literal(server.password)})"
+
+
+def stream_mover(move: Transfer, partition: str | None) -> None:
+    """Stream the rows through this task in Native format, without decoding them."""
+    select = f"SELECT {column_list(move.columns)} FROM {move.src.sql}{where(partition)}"
+
+    def blocks() -> Iterator[bytes]:
+        with move.source.raw_stream(select, fmt="Native") as stream:
+            yield from stream
+
+    move.dest.raw_insert(
+        move.dst.sql,
+        column_names=[q(c.name) for c in move.columns],
+        insert_block=blocks(),
+        fmt="Native",
+        settings=COPY_SETTINGS,
     )
 
 
-def _server_copy(runner: Any, sql: str, what: str) -> None:
-    try:
-        runner.command(sql)
-    except Exception as exc:
-        raise sync.classify(exc, what) from exc
+@dataclass(frozen=True)
+class ServerMover:
+    """Move the rows with one ``INSERT … SELECT`` on the source or the destination server."""
+
+    execute_on: ExecuteOn
+    source_server: Server
+    dest_server: Server
+
+    def __call__(self, move: Transfer, partition: str | None) -> None:
+        cols = column_list(move.columns)
+        select = f"SELECT {cols} FROM {move.src.sql}{where(partition)}"
+        if self.execute_on is ExecuteOn.DESTINATION:
+            runner = move.dest
+            pull = remote_view(self.source_server, select)
+            sql = f"INSERT INTO {move.dst.sql} ({cols}) SELECT * FROM {pull}"
+        else:
+            runner = move.source
+            push = remote_call(self.dest_server, move.dst.database, move.dst.name)
+            sql = f"INSERT INTO FUNCTION {push} ({cols}) {select}"
+        runner.command(sql, settings=COPY_SETTINGS)
+
+    def probe(self, move: Transfer) -> None:
+        """Fails unless the executing server reaches the other one over the native protocol."""
+        if self.execute_on is ExecuteOn.DESTINATION:
+            pull = remote_view(self.source_server, f"SELECT 1 FROM {move.src.sql}")
+            move.dest.query(f"SELECT 1 FROM {pull} LIMIT 1")
+        else:
+            push = remote_call(self.dest_server, move.dst.database, move.dst.name)
+            move.source.query(f"SELECT 1 FROM {push} LIMIT 1")
 
 
 @dataclass(frozen=True)
@@ -85,6 +175,9 @@ class CopySettings:
     execute_on: ExecuteOn
     source: Server
     dest: Server
+    parallel: int
+    one_piece: bool
+    crash_after: int | None  # test hook PYTASK_COPY_CRASH_AFTER=N: killed after N partitions
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, ctx: Context) -> CopySettings:
@@ -105,63 +198,131 @@ class CopySettings:
             ),
             source=args_server(args, ctx, "SOURCE"),
             dest=args_server(args, ctx, "DEST"),
+            parallel=max(
+                1,
+                whole_number(
+                    flag_or_env(args, "parallel", "--parallel", ctx.env) or str(DEFAULT_PARALLEL),
+                    source_of(args, "parallel", "--parallel"),
+                    maximum=64,
+                    unit="partitions at a time",
+                ),
+            ),
+            one_piece=bool(args.one_piece) or boolean(ctx.env, f"{ENV_PREFIX}ONE_PIECE", False),
+            crash_after=(
+                whole_number(crash, CRASH_AFTER, maximum=1_000_000, unit="partitions")
+                if (crash := ctx.env.get(CRASH_AFTER))
+                else None
+            ),
         )
 
 
 def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
-    """Copy the table into staging and count what arrived."""
+    """Copy the table into staging (partition by partition when it has partitions)."""
     settings = CopySettings.from_args(args, ctx)
     database, staging, table = settings.database, settings.staging, settings.table
-    mode, execute_on = settings.mode, settings.execute_on
-    source_cfg, dest_cfg = settings.source, settings.dest
-    source, dest = source_cfg.connect(), dest_cfg.connect()
+    source, dest = settings.source.connect(), settings.dest.connect()
     if not sync.table_exists(dest, staging, table):
         raise PermanentError(
-            f"expected staging table {staging}.{table} (run prepare first), got none"
+            f"expected staging table {quote(staging)}.{quote(table)} (run prepare first), got none"
         )
-
-    if execute_on is ExecuteOn.DESTINATION:
-        runner = dest
-        pull = f"SELECT * FROM {remote_call(source_cfg, database, table)}"
-        probe = f"SELECT 1 FROM {remote_call(source_cfg, database, table)} LIMIT 1"
-        server_sql = f"INSERT INTO {qualified(staging, table)} {pull}"
-    else:
-        runner = source
-        probe = f"SELECT 1 FROM {remote_call(dest_cfg, staging, table)} LIMIT 1"
-        server_sql = (
-            f"INSERT INTO FUNCTION {remote_call(dest_cfg, staging, table)} "
-            f"SELECT * FROM {qualified(database, table)}"
-        )
-    if mode is TransferMode.AUTO:
-        try:
-            runner.query(probe)
-            mode = TransferMode.SERVER
-        except Exception as exc:  # any failure of the probe means: stream instead
-            ctx.log.info(
-                "server-side copy unavailable; streaming through the task",
-                extra={"table": table, "execute_on": execute_on, "reason": type(exc).__name__},
-            )
-            mode = TransferMode.CLIENT
-
-    dest.command(f"TRUNCATE TABLE {qualified(staging, table)}")
-    ctx.log.info("copy started", extra={"table": table, "mode": mode, "execute_on": execute_on})
-    if mode is TransferMode.SERVER:
-        _server_copy(
-            runner, server_sql, f"server-side copy of {database}.{table} on the {execute_on}"
-        )
-    else:
-        try:
-            dest.raw_insert(
-                f"{qualified(staging, table)}",
-                insert_block=sync.stream_native(source, database, table),
-                fmt="Native",
-            )
-        except Exception as exc:
-            raise sync.classify(exc, f"streaming copy of {database}.{table}") from exc
-    rows = sync.row_count(dest, staging, table)
-    ctx.log.info("copy done", extra={"table": table, "rows": rows, "mode": mode})
+    src = sync.table_data(source, database, table)
+    dst = Data.table(staging, table)
+    columns = stored_columns(source, src)
+    transfer = Transfer(source, dest, src, dst, columns)
+    mover = _choose_mover(settings, ctx, transfer)
+    keyed = not settings.one_piece and bool(partition_key(source, src))
+    ctx.log.info(
+        "copy started",
+        extra={
+            "table": table,
+            "mode": mover.mode,
+            "partitioned": keyed,
+            "parallel": settings.parallel,
+        },
+    )
+    what = f"copy of {quote(database)}.{quote(table)}"
+    try:
+        if keyed:
+            return _copy_partitions(settings, ctx, mover, transfer)
+        dest.command(f"TRUNCATE TABLE {dst.sql}")
+        mover.move(transfer, None)
+        rows = fingerprint(dest, dst, columns).rows
+    except (PermanentError, TransientError):
+        raise
+    except Exception as exc:
+        raise sync.classify(exc, what) from exc
+    ctx.log.info("copy done", extra={"table": table, "rows": rows, "mode": mover.mode})
     return TaskResult(
         command="copy",
         counts={"rows": rows},
-        outputs={"table": table, "mode": mode.value, "execute_on": execute_on.value},
+        outputs={"table": table, "mode": mover.mode.value, "execute_on": settings.execute_on.value},
+    )
+
+
+@dataclass(frozen=True)
+class ChosenMover:
+    mode: TransferMode
+    move: Mover
+
+
+def _choose_mover(settings: CopySettings, ctx: Context, transfer: Transfer) -> ChosenMover:
+    server = ServerMover(settings.execute_on, settings.source, settings.dest)
+    if settings.mode is TransferMode.CLIENT:
+        return ChosenMover(TransferMode.CLIENT, stream_mover)
+    if settings.mode is TransferMode.SERVER:
+        return ChosenMover(TransferMode.SERVER, server)
+    try:
+        server.probe(transfer)
+    except Exception as exc:  # any failure of the probe means: stream instead
+        ctx.log.info(
+            "server-side copy unavailable; streaming through the task",
+            extra={
+                "table": transfer.src.name,
+                "execute_on": settings.execute_on,
+                "reason": type(exc).__name__,
+            },
+        )
+        return ChosenMover(TransferMode.CLIENT, stream_mover)
+    return ChosenMover(TransferMode.SERVER, server)
+
+
+def _copy_partitions(
+    settings: CopySettings, ctx: Context, mover: ChosenMover, transfer: Transfer
+) -> TaskResult:
+    ledger = PartsLedger(settings.dest.connect(), settings.staging)
+    copier = PartitionCopy(
+        connect_source=settings.source.connect,
+        connect_dest=settings.dest.connect,
+        move=mover.move,
+        ledger=ledger,
+        key=settings.table,
+        parallel=settings.parallel,
+        crash_after=settings.crash_after,
+    )
+    report = copier.run(transfer.src, transfer.dst, transfer.columns)
+    counts = {
+        "rows": report.rows,
+        "partitions": len(report.copied) + len(report.resumed) + len(report.failed),
+        "partitions_copied": len(report.copied),
+        "partitions_resumed": len(report.resumed),
+        "partitions_failed": len(report.failed),
+    }
+    ctx.log.info("copy done", extra={"table": settings.table, "mode": mover.mode, **counts})
+    if report.failed:
+        detail = "; ".join(f"{quote(p)}: {why}" for p, why in sorted(report.failed.items())[:20])
+        raise PermanentError(
+            f"copy of {quote(settings.database)}.{quote(settings.table)}: "
+            f"{len(report.failed)} partition(s) failed ({detail}); the "
+            f"{len(report.copied) + len(report.resumed)} verified ones are kept, a re-run copies "
+            "the rest"
+        )
+    return TaskResult(
+        command="copy",
+        counts=counts,
+        outputs={
+            "table": settings.table,
+            "mode": mover.mode.value,
+            "execute_on": settings.execute_on.value,
+            "run_id": report.run_id,
+        },
     )

@@ -31,9 +31,8 @@ from pytask.clickhouse.args import TransferMode, add_server_arguments, transfer_
 from pytask.clickhouse.args import server as args_server
 from pytask.clickhouse.connection import Server
 from pytask.clickhouse.latest import LatestMerge, MergeReport, check_layout
-from pytask.clickhouse.names import identifier, qualified
+from pytask.clickhouse.names import identifier, literal, q, qualified
 from pytask.clickhouse.sync import classify as classify_clickhouse
-from pytask.clickhouse.sync import literal
 from pytask.config import required_setting, source_of
 from pytask.errors import PermanentError, TransientError, UsageError
 from pytask.result import TaskResult
@@ -259,7 +258,7 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
 
     dest = settings.dest.connect()
     target = qualified(database, table)
-    dest.command(f"CREATE DATABASE IF NOT EXISTS `{database}`")
+    dest.command(f"CREATE DATABASE IF NOT EXISTS {q(database)}")
     dest.command(events.create_table_sql(target))
     check_layout(dest, database, table, events.PARTITION_KEY)
     loader = Loader(ctx, dest, settings.s3, s3, settings.bucket, target)

@@ -1,9 +1,10 @@
-"""List the source tables to sync: patterns applied, views and dictionaries set aside.
+"""List what to sync: the tables to copy, the views to recreate, what is left out and why.
 
-Reads ``system.tables`` on the source server for ``--database``; keeps the tables the
+Reads ``system.tables`` on the source server for ``--database``; keeps the objects the
 include/skip patterns select (globs by default, ``--pattern-syntax regex`` for full-match
-regular expressions); lists every skipped object with its reason; counts rows and bytes.
-The result (``outputs.tables``) is what the DAG fans ``copy`` out over.
+regular expressions); lists every object left out with its reason (docs/clickhouse-sync.md);
+counts rows and bytes. ``outputs.tables`` is what the DAG fans ``copy`` out over;
+``outputs.views`` (in dependency order) is what the ``views`` step recreates.
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ import enum
 from typing import TYPE_CHECKING
 
 from pytask import ENV_PREFIX
-from pytask.clickhouse.args import add_database_arguments, add_server_arguments, databases
+from pytask.clickhouse.args import (
+    add_database_arguments,
+    add_list_argument,
+    add_server_arguments,
+    databases,
+    string_list,
+)
 from pytask.clickhouse.args import server as args_server
-from pytask.clickhouse.catalog import SKIPPED_ENGINES, database_exists, list_tables
-from pytask.clickhouse.names import IDENTIFIER, Patterns
-from pytask.config import choice_setting, flag_or_env
+from pytask.clickhouse.catalog import DbObject, database_exists, dependency_order, list_objects
+from pytask.clickhouse.names import Patterns
+from pytask.clickhouse.partitions import RESERVED
+from pytask.commands.views import NEW_SUFFIX
+from pytask.config import choice_setting, quote
 from pytask.errors import NothingToDo, PermanentError
 from pytask.result import TaskResult
 
@@ -31,23 +40,16 @@ class PatternSyntax(enum.StrEnum):
 
 
 INNER_TABLE = "inner table of a materialized view: goes with its view"
-ODD_NAME = "name is not a plain identifier (letters, digits, _): refused for safety"
+RESERVED_NAME = "name reserved for the sync's own bookkeeping (docs/clickhouse-sync.md)"
+UNSELECTED = "not selected by the patterns"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare plan's flags (each with its PYTASK_ env fallback)."""
     add_server_arguments(parser, "SOURCE")
     add_database_arguments(parser)
-    parser.add_argument(
-        "--include",
-        metavar="PATTERNS",
-        help=f"comma-separated table patterns to keep (env {ENV_PREFIX}INCLUDE)",
-    )
-    parser.add_argument(
-        "--skip",
-        metavar="PATTERNS",
-        help=f"comma-separated table patterns to leave out (env {ENV_PREFIX}SKIP)",
-    )
+    add_list_argument(parser, "--include", f"{ENV_PREFIX}INCLUDE", "a name pattern to keep")
+    add_list_argument(parser, "--skip", f"{ENV_PREFIX}SKIP", "a name pattern to leave out")
     parser.add_argument(
         "--pattern-syntax",
         metavar="SYNTAX",
@@ -56,10 +58,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _patterns(args: argparse.Namespace, ctx: Context) -> Patterns:
-    def split(dest: str, flag: str) -> list[str]:
-        raw = flag_or_env(args, dest, flag, ctx.env) or ""
-        return [p.strip() for p in raw.split(",") if p.strip()]
-
     syntax = choice_setting(
         args,
         "pattern_syntax",
@@ -68,7 +66,21 @@ def _patterns(args: argparse.Namespace, ctx: Context) -> Patterns:
         PatternSyntax,
         default=PatternSyntax.GLOB,
     )
-    return Patterns.parse(split("include", "--include"), split("skip", "--skip"), syntax)
+    return Patterns.parse(
+        string_list(args, ctx, f"{ENV_PREFIX}INCLUDE"),
+        string_list(args, ctx, f"{ENV_PREFIX}SKIP"),
+        syntax,
+    )
+
+
+def _left_out(obj: DbObject, database: str, patterns: Patterns) -> str | None:
+    if obj.is_inner:
+        return INNER_TABLE
+    if obj.name in RESERVED or obj.name.endswith(f"__{NEW_SUFFIX}"):
+        return RESERVED_NAME
+    if not patterns.selects(obj.name):
+        return UNSELECTED
+    return obj.not_recreated(database)
 
 
 def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
@@ -79,48 +91,41 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     client = source.connect()
     if not database_exists(client, database):
         raise PermanentError(
-            f"expected database {database!r} on the source {source.address}, got none"
+            f"expected database {quote(database)} on the source {source.address}, got none"
         )
-    tables, skipped = [], []
-    for table in list_tables(client, database):
-        if table.name.startswith((".inner.", ".inner_id.")):
-            skipped.append({"name": table.name, "engine": table.engine, "reason": INNER_TABLE})
-        elif not IDENTIFIER.fullmatch(table.name):
-            skipped.append({"name": table.name, "engine": table.engine, "reason": ODD_NAME})
-        elif table.engine in SKIPPED_ENGINES:
-            skipped.append(
-                {
-                    "name": table.name,
-                    "engine": table.engine,
-                    "reason": SKIPPED_ENGINES[table.engine],
-                }
-            )
-        elif patterns.selects(table.name):
-            tables.append(table)
+    objects = list_objects(client, database)
+    inner = [o.name for o in objects if o.is_inner]
+    tables: list[DbObject] = []
+    views: list[DbObject] = []
+    skipped: list[dict[str, str]] = []
+    for obj in objects:
+        reason = _left_out(obj, database, patterns)
+        if reason is not None:
+            skipped.append({"name": obj.name, "engine": obj.engine, "reason": reason})
+        elif obj.recreated:
+            views.append(obj)
         else:
-            skipped.append(
-                {
-                    "name": table.name,
-                    "engine": table.engine,
-                    "reason": "not selected by the patterns",
-                }
-            )
+            tables.append(obj)
+    views = dependency_order(views, database)
     for item in skipped:
-        ctx.log.info("table skipped", extra={"table": item["name"], "reason": item["reason"]})
+        ctx.log.info("left out", extra={"table": item["name"], "reason": item["reason"]})
     outputs: dict[str, object] = {
         "database": database,
         "staging_database": staging,
         "tables": [t.name for t in tables],
         "details": [t.to_json() for t in tables],
+        "views": [v.name for v in views],
+        "view_details": [{**v.to_json(), "kind": v.kind(inner)} for v in views],
         "skipped": skipped,
     }
     counts = {
         "tables": len(tables),
         "rows": sum(t.rows for t in tables),
         "bytes": sum(t.bytes for t in tables),
+        "views": len(views),
         "skipped": len(skipped),
     }
     ctx.log.info("plan ready", extra={"database": database, **counts})
-    if not tables:
-        raise NothingToDo(f"no table of {database!r} to sync", outputs)
+    if not tables and not views:
+        raise NothingToDo(f"nothing of {quote(database)} to sync", outputs)
     return TaskResult(command="plan", counts=counts, outputs=outputs)

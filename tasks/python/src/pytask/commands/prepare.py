@@ -2,7 +2,9 @@
 
 For each planned table: ``SHOW CREATE TABLE`` on the source, rewritten to the staging
 database, created on the destination (an existing staging table with another schema is
-replaced — staging is ours). Engines that can't be copied as-is (replicated, Distributed,
+replaced — staging is ours — and the partitions an earlier copy recorded for it are
+forgotten; a staging table with the same schema is kept, with its verified partitions, so a
+re-run copy resumes). Engines that can't be copied as-is (replicated, Distributed,
 Merge, Buffer, external integrations) are refused, all of them named, before anything is
 created. The live destination database is created empty if missing; never altered.
 """
@@ -14,7 +16,9 @@ from typing import TYPE_CHECKING
 
 from pytask.clickhouse import sync
 from pytask.clickhouse.args import SyncStep, add_sync_arguments
-from pytask.clickhouse.names import qualified
+from pytask.clickhouse.names import qualified, shown
+from pytask.clickhouse.partitions import PartsLedger
+from pytask.config import quote
 from pytask.errors import PermanentError
 from pytask.result import TaskResult
 
@@ -45,14 +49,15 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     }
     missing = [n for n in names if n not in engines]
     if missing:
-        raise PermanentError(f"tables missing on the source {database}: {', '.join(missing)}")
+        raise PermanentError(f"tables missing on the source {quote(database)}: {shown(missing)}")
     refused = {n: r for n in names if (r := sync.refusal(engines[n])) is not None}
     if refused:
-        detail = "; ".join(f"{n} ({engines[n]}): {r}" for n, r in refused.items())
+        detail = "; ".join(f"{quote(n)} ({engines[n]}): {r}" for n, r in refused.items())
         raise PermanentError(f"cannot copy {len(refused)} table(s) as-is: {detail}")
 
     sync.ensure_atomic_database(dest, database, "destination")
     sync.ensure_atomic_database(dest, staging, "staging")
+    ledger = PartsLedger(dest, staging)
     created = kept = 0
     for name in names:
         ddl = sync.staging_ddl(sync.show_create(source, database, name), database, staging, name)
@@ -65,6 +70,7 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
                 continue
             dest.command(f"DROP TABLE {qualified(staging, name)} SYNC")
         dest.command(ddl)
+        ledger.forget_object(name)
         created += 1
         ctx.log.info("staging table created", extra={"table": name, "engine": engines[name]})
     return TaskResult(

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from pytask.clickhouse import sync
 from pytask.clickhouse.args import SyncStep, add_sync_arguments
-from pytask.clickhouse.names import qualified
+from pytask.clickhouse.names import qualified, shown
+from pytask.config import quote
 from pytask.errors import PermanentError
 from pytask.result import TaskResult
 
@@ -40,7 +41,7 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     unverified = [n for n in names if n not in proven]
     if unverified:
         raise PermanentError(
-            f"refusing to swap tables that verify did not prove: {', '.join(unverified)}"
+            f"refusing to swap tables that verify did not prove: {shown(unverified)}"
         )
     swapped = already = 0
     for name in names:
@@ -63,7 +64,8 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
             ctx.log.info("table already swapped", extra={"table": name})
         else:
             raise PermanentError(
-                f"neither {staging}.{name} nor {database}.{name} holds the verified data "
+                f"neither {quote(staging)}.{quote(name)} nor {quote(database)}.{quote(name)} "
+                "holds the verified data "
                 f"({want.rows} rows); re-run copy and verify"
             )
     return TaskResult(

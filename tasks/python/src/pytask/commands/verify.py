@@ -1,14 +1,18 @@
 """Prove each staging table equals its source table: row count and an order-independent
-checksum (``sumWithOverflow(cityHash64(*))``). Any mismatch is a permanent failure naming the
-tables; matches are recorded on the destination for ``swap``, which swaps nothing else."""
+checksum over every stored column, per partition for a partitioned table (one scan per side).
+Any mismatch is a permanent failure naming the tables — and the partitions that differ, which
+are forgotten so the next ``copy`` redoes exactly those. Matches are recorded on the
+destination for ``swap``, which swaps nothing else."""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING
 
-from pytask.clickhouse import sync
+from pytask.clickhouse import partitions, sync
 from pytask.clickhouse.args import SyncStep, add_sync_arguments
+from pytask.clickhouse.partitions import Data, Fingerprint, PartsLedger
+from pytask.config import quote
 from pytask.errors import PermanentError
 from pytask.result import TaskResult
 
@@ -17,6 +21,7 @@ if TYPE_CHECKING:
 
 
 ROLES = ("SOURCE", "DEST")  # the servers this step talks to
+SHOWN_PARTITIONS = 20  # a message names at most this many differing partitions per table
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,22 +35,25 @@ def execute(args: argparse.Namespace, ctx: Context) -> TaskResult:
     database, staging, names = step.database, step.staging, step.tables
     source = step.connect("SOURCE")
     dest = step.connect("DEST")
-    good: list[tuple[str, sync.Fingerprint]] = []
+    ledger = PartsLedger(dest, staging)
+    good: list[tuple[str, Fingerprint]] = []
     bad: list[str] = []
     for name in names:
         if not sync.table_exists(dest, staging, name):
-            bad.append(f"{name} (no staging table)")
+            bad.append(f"{quote(name)} (no staging table)")
             continue
-        want = sync.fingerprint(source, database, name)
-        got = sync.fingerprint(dest, staging, name)
-        if want == got:
-            good.append((name, got))
-            ctx.log.info("table verified", extra={"table": name, "rows": got.rows})
-        else:
-            bad.append(
-                f"{name} (source {want.rows} rows, staging {got.rows} rows, checksums "
-                f"{'equal' if want.checksum == got.checksum else 'differ'})"
-            )
+        result = partitions.compare(
+            source, dest, sync.table_data(source, database, name), Data.table(staging, name)
+        )
+        if not result.problems:
+            good.append((name, result.got))
+            ctx.log.info("table verified", extra={"table": name, "rows": result.got.rows})
+            continue
+        ledger.forget(name, result.partitions)  # the next copy redoes exactly these
+        shown = "; ".join(result.problems[:SHOWN_PARTITIONS])
+        more = len(result.problems) - SHOWN_PARTITIONS
+        bad.append(f"{quote(name)} ({shown}{f'; and {more} more' if more > 0 else ''})")
+        ctx.log.warning("table differs", extra={"table": name, "differences": result.problems})
     if bad:
         raise PermanentError(
             f"staging differs from source for {len(bad)} table(s): {'; '.join(bad)}"
