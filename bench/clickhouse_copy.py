@@ -29,7 +29,7 @@ from typing import Any
 import clickhouse_connect
 from pytask.cli import run
 
-from tests.support.chdb_http import ChdbEndpoint, start_chdb_endpoint
+from tests.support.chdb_http import ChdbEndpoint, pytask_env, start_chdb_endpoint
 
 SCHEMA = (
     "(id UInt64, kind LowCardinality(String), at DateTime64(3), tags Array(String), "
@@ -51,19 +51,13 @@ def client(ep: ChdbEndpoint) -> Any:
 
 
 def env(source: ChdbEndpoint, dest: ChdbEndpoint) -> dict[str, str]:
-    out = {
+    return {
         "PYTASK_DATABASE": "bench",
         "PYTASK_TABLES": json.dumps(["events"]),
         "PYTASK_COPY_MODE": "client",
+        **pytask_env("SOURCE", source),
+        **pytask_env("DEST", dest),
     }
-    for role, ep in (("SOURCE", source), ("DEST", dest)):
-        out |= {
-            f"PYTASK_{role}_HOST": ep.host,
-            f"PYTASK_{role}_PORT": str(ep.port),
-            f"PYTASK_{role}_USER": ep.user,
-            f"PYTASK_{role}_PASSWORD": ep.password,
-        }
-    return out
 
 
 def pytask(argv: list[str], environ: dict[str, str]) -> dict[str, Any]:

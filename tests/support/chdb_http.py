@@ -49,6 +49,18 @@ class ChdbEndpoint:
         )
 
 
+def pytask_env(role: str, endpoint: ChdbEndpoint) -> dict[str, str]:
+    """``PYTASK_<ROLE>_HOST``, ``_PORT``, ``_USER``, ``_PASSWORD``: how pytask reaches
+    ``endpoint`` (also a real server's or a container's, which have the same fields) as the
+    SOURCE or DEST server."""
+    return {
+        f"PYTASK_{role}_HOST": endpoint.host,
+        f"PYTASK_{role}_PORT": str(endpoint.port),
+        f"PYTASK_{role}_USER": endpoint.user,
+        f"PYTASK_{role}_PASSWORD": endpoint.password,
+    }
+
+
 def start_chdb_endpoint(data_dir: Path) -> tuple[ChdbEndpoint, subprocess.Popen[bytes]]:
     """Start an endpoint on a loopback port the OS picks (the endpoint reports it) with a fresh
     password; wait until it answers."""

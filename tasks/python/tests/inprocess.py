@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytask.cli import run
-from support.chdb_http import ChdbEndpoint
+from support.chdb_http import ChdbEndpoint, pytask_env
 
 
 @dataclass(frozen=True)
@@ -63,15 +63,5 @@ def ok(argv: list[str], env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
-def server_env(role: str, endpoint: ChdbEndpoint) -> dict[str, str]:
-    """``PYTASK_<ROLE>_HOST``, ``_PORT``, ``_USER``, ``_PASSWORD`` of ``endpoint``."""
-    return {
-        f"PYTASK_{role}_HOST": endpoint.host,
-        f"PYTASK_{role}_PORT": str(endpoint.port),
-        f"PYTASK_{role}_USER": endpoint.user,
-        f"PYTASK_{role}_PASSWORD": endpoint.password,
-    }
-
-
 def source_env(endpoint: ChdbEndpoint, **extra: str) -> dict[str, str]:
-    return {**server_env("SOURCE", endpoint), **extra}
+    return {**pytask_env("SOURCE", endpoint), **extra}

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from support.chdb_http import ChdbEndpoint, start_chdb_endpoint, stop_chdb_endpoint
-from tests.inprocess import ok, server_env
+from support.chdb_http import ChdbEndpoint, pytask_env, start_chdb_endpoint, stop_chdb_endpoint
+from tests.inprocess import ok
 
 DB = "sales"
 TABLES = {
@@ -92,8 +92,8 @@ def env_for(source: ChdbEndpoint, dest: ChdbEndpoint) -> dict[str, str]:
     return {
         "PYTASK_DATABASE": DB,
         "PYTASK_COPY_MODE": "auto",
-        **server_env("SOURCE", source),
-        **server_env("DEST", dest),
+        **pytask_env("SOURCE", source),
+        **pytask_env("DEST", dest),
     }
 
 

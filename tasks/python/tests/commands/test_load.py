@@ -19,10 +19,10 @@ import pytest
 
 from pytask.clickhouse.events import EVENT_COLUMNS, sidecar_key, staged_key
 from pytask.clickhouse.names import q, qualified
-from support.chdb_http import ChdbEndpoint
+from support.chdb_http import ChdbEndpoint, pytask_env
 from support.events import staged_events_sql
 from support.s3 import S3Settings
-from tests.inprocess import pytask, server_env
+from tests.inprocess import pytask
 
 pytestmark = [pytest.mark.clickhouse, pytest.mark.s3]
 
@@ -81,7 +81,7 @@ def feeds(chdb_endpoint: ChdbEndpoint, s3_client: Any, bucket: str) -> Feeds:
 
 def load_env(ep: ChdbEndpoint, s3: S3Settings, bucket: str, table: str) -> dict[str, str]:
     return {
-        **server_env("DEST", ep),
+        **pytask_env("DEST", ep),
         "PYTASK_S3_ENDPOINT_URL": s3.endpoint_url,
         "PYTASK_S3_REGION": s3.region,
         "PYTASK_S3_ACCESS_KEY_ID": s3.access_key_id,

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from support.chdb_http import ChdbEndpoint
-from tests.inprocess import ok, pytask_lines, server_env
+from support.chdb_http import ChdbEndpoint, pytask_env
+from tests.inprocess import ok, pytask_lines
 
 pytestmark = pytest.mark.clickhouse
 
@@ -28,18 +28,18 @@ def env(servers: tuple[ChdbEndpoint, ChdbEndpoint]) -> dict[str, str]:
     # `u` exists on the source only: `c`, a materialized view into it, can't be recreated on
     # the destination (a plain view over a missing table could: ClickHouse creates it).
     source.command(f"CREATE TABLE `{DB}`.u (k UInt32) ENGINE = Memory")
-    for name, query in [
-        ("a", f"VIEW `{DB}`.a AS SELECT k FROM `{DB}`.t WHERE k > 2"),
-        ("b over a", f"VIEW `{DB}`.`b over a` AS SELECT count() AS n FROM `{DB}`.a"),
-        ("c", f"MATERIALIZED VIEW `{DB}`.c TO `{DB}`.u AS SELECT k FROM `{DB}`.t"),
-        ("d over c", f"VIEW `{DB}`.`d over c` AS SELECT count() AS n FROM `{DB}`.c"),
+    for what in [
+        f"VIEW `{DB}`.a AS SELECT k FROM `{DB}`.t WHERE k > 2",
+        f"VIEW `{DB}`.`b over a` AS SELECT count() AS n FROM `{DB}`.a",
+        f"MATERIALIZED VIEW `{DB}`.c TO `{DB}`.u AS SELECT k FROM `{DB}`.t",
+        f"VIEW `{DB}`.`d over c` AS SELECT count() AS n FROM `{DB}`.c",
     ]:
-        source.command(f"CREATE {query}")
+        source.command(f"CREATE {what}")
     return {
         "PYTASK_DATABASE": DB,
         "PYTASK_VIEWS": json.dumps(["d over c", "c", "b over a", "a"]),  # not in order
-        **server_env("SOURCE", source_ep),
-        **server_env("DEST", dest_ep),
+        **pytask_env("SOURCE", source_ep),
+        **pytask_env("DEST", dest_ep),
     }
 
 
