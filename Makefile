@@ -57,7 +57,7 @@ test-contract: ## Every task image honours docs/task-contract.md (after `make im
 test-dags: ## DAGs load; every task renders the expected pod; exit codes map (after `make images`)
 	hack/test.sh dags
 
-test-integration: ## Tests against real services (starts and stops the S3 server)
+test-integration: ## Tests against real services (ClickHouse and the S3 server as containers)
 	hack/test.sh integration
 
 e2e-cluster: ## Start making the e2e cluster in the background (test-e2e waits for it; optional)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Run one level of tests, or all of them in order. Every level runs for real: the contract
-# suite needs the images (`make images`); python (tasks/python's commands) and integration
-# talk to the S3 server and a ClickHouse endpoint, which their fixtures start and stop
-# (tests/support); for integration this script starts the S3 server for the run instead.
+# suite needs the images (`make images`); python (tasks/python's commands) talks to the S3
+# server and a ClickHouse endpoint its fixtures start and stop as processes (tests/support);
+# integration starts them as containers (testcontainers, docs/testing.md), or uses the servers
+# S3_ENDPOINT_URL and CLICKHOUSE_*_HOST name when they are exported.
 #
 #   test.sh python|rust|elixir|contract|dags|integration|e2e|all
 #   test.sh e2e-cluster   start making the e2e cluster in the background (see below)
@@ -33,15 +34,9 @@ dags_tests() {
   (cd "$REPO_ROOT" && run uv run --frozen tox -e dags)
 }
 
-S3_STARTED=""
-stop_s3() { [[ -n "$S3_STARTED" ]] && "$REPO_ROOT/hack/s3-server.sh" stop; return 0; }
-
 integration_tests() {
-  trap stop_s3 EXIT
-  S3_STARTED=1
-  "$REPO_ROOT/hack/s3-server.sh" start
-  # shellcheck disable=SC1090
-  set -a && source "$("$REPO_ROOT/hack/s3-server.sh" env)" && set +a
+  # The tests start their own containers (the S3 server, ClickHouse); tox passes
+  # S3_ENDPOINT_URL, AWS_* and CLICKHOUSE_* on, so servers of one's own are used instead.
   (cd "$REPO_ROOT" && run uv run --frozen tox -e integration)
 }
 

@@ -2,7 +2,10 @@
 interface the way the clients need: checked with raw HTTP and with clickhouse-connect.
 
 It is test infrastructure: these tests pin down what it promises, so a test that passes
-against it would pass against a real server for the same reasons.
+against it would pass against a real server for the same reasons. They run against a
+polyetl/chdb-http container running this tree's chdb_http.py (``chdb_endpoint``,
+tests/support/containers.py), what the tests and the local cluster run where the official
+image can't be pulled; the test of SIGTERM and restart runs the endpoint as a process.
 """
 
 from __future__ import annotations

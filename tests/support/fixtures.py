@@ -1,9 +1,11 @@
-"""The service fixtures: the S3 server and the chDB-backed ClickHouse endpoint, per session.
+"""The service fixtures as processes: the S3 server and the chDB-backed ClickHouse endpoint,
+per session — for tasks/python's tests (pytask's commands), which need no Docker.
 
-One definition for both test trees that talk to the services: the root's tests/integration
-(the services themselves, the chain of task images) and tasks/python's tests (pytask's
-commands). Each registers them by importing them into its conftest.py; what the fixtures
-start they stop at the end of the session.
+tasks/python's conftest.py registers them by importing them; what they start they stop at the
+end of the session. The root's tests/integration starts the same services as containers
+instead (tests/support/containers.py) and takes only the S3 clients and ``bucket`` from here:
+those ask for ``s3_settings`` by name, so they talk to whichever server the registering
+conftest.py provides.
 """
 
 from __future__ import annotations

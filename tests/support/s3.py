@@ -57,7 +57,8 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def _settings_from(values: Mapping[str, str]) -> S3Settings:
+def settings_from(values: Mapping[str, str]) -> S3Settings:
+    """S3Settings from S3_ENDPOINT_URL and the AWS_* values; fails the test if one is missing."""
     missing = [
         k
         for k in ("S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
@@ -84,7 +85,7 @@ def _free_port() -> int:
 def s3_server(state_dir: Path) -> Iterator[S3Settings]:
     """The server S3_ENDPOINT_URL names, else a private one in ``state_dir``, stopped after."""
     if os.environ.get("S3_ENDPOINT_URL"):
-        yield _settings_from(os.environ)
+        yield settings_from(os.environ)
         return
 
     env = {**os.environ, "S3_STATE_DIR": str(state_dir), "S3_PORT": str(_free_port())}
@@ -100,7 +101,7 @@ def s3_server(state_dir: Path) -> Iterator[S3Settings]:
         if started.returncode != 0:
             pytest.fail(f"hack/s3-server.sh start failed ({started.returncode}):\n{started.stderr}")
         env_file = Path(started.stdout.strip().splitlines()[-1])
-        yield _settings_from(read_env_file(env_file))
+        yield settings_from(read_env_file(env_file))
     finally:
         subprocess.run(
             [str(S3_SERVER_SCRIPT), "stop"],

@@ -141,7 +141,15 @@ def _quarantined(s3: Any, bucket: str, obj: ManifestObject) -> str | None:
     return reason if etag == obj.etag else None
 
 
-EVENT_NAMES = ", ".join(f"`{n}`" for n, _ in events.EVENT_COLUMNS)
+EVENT_NAMES = ", ".join(q(n) for n, _ in events.EVENT_COLUMNS)
+# The probe of server-side reading gives up fast: an S3 endpoint the server can't reach
+# would otherwise cost its retries (s3_retry_attempts is 100 by default) before the fallback.
+PROBE_SETTINGS = {
+    "s3_retry_attempts": 1,
+    "s3_connect_timeout_ms": 3000,
+    "s3_request_timeout_ms": 10000,
+    "max_execution_time": 30,
+}
 
 
 @dataclass(frozen=True)
@@ -158,7 +166,9 @@ class Loader:
     def server_can_read(self, staged: str) -> bool:
         url = s3_url(self.s3_settings, self.bucket, staged)
         try:
-            self.dest.query(f"SELECT count() FROM {s3_function(self.s3_settings, url)}")
+            self.dest.query(
+                f"SELECT count() FROM {s3_function(self.s3_settings, url)}", settings=PROBE_SETTINGS
+            )
         except Exception as exc:  # any failure of the probe means: load through the task
             self.ctx.log.info(
                 "ClickHouse cannot read the bucket; loading through the task",
