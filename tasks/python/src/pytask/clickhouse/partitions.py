@@ -231,6 +231,7 @@ class CopyReport:
     copied: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)  # verified by an earlier run: kept
     failed: dict[str, str] = field(default_factory=dict)  # partition id -> why
+    unreachable: bool = False  # a failure was the network's: retrying can help
     rows: int = 0
 
 
@@ -277,6 +278,8 @@ class PartitionCopy:
             try:
                 self.move(Transfer(src, dst, source, dest, columns), partition)
             except Exception as exc:  # recorded per partition, reported after all of them
+                if _network_failure(exc):
+                    report.unreachable = True
                 return partition, None, f"{type(exc).__name__}: {exc}"[:500]
             want = fingerprint(src, source, columns, partition)
             got = fingerprint(dst, dest, columns, partition)
@@ -307,6 +310,12 @@ class PartitionCopy:
             self._recorded += 1
             if self.crash_after is not None and self._recorded >= self.crash_after:
                 os._exit(137)
+
+
+def _network_failure(exc: Exception) -> bool:
+    from clickhouse_connect.driver.exceptions import OperationalError  # noqa: PLC0415
+
+    return isinstance(exc, OperationalError)
 
 
 def _pool_map(

@@ -310,7 +310,8 @@ def _copy_partitions(
     ctx.log.info("copy done", extra={"table": settings.table, "mode": mover.mode, **counts})
     if report.failed:
         detail = "; ".join(f"{quote(p)}: {why}" for p, why in sorted(report.failed.items())[:20])
-        raise PermanentError(
+        error = TransientError if report.unreachable else PermanentError
+        raise error(
             f"copy of {quote(settings.database)}.{quote(settings.table)}: "
             f"{len(report.failed)} partition(s) failed ({detail}); the "
             f"{len(report.copied) + len(report.resumed)} verified ones are kept, a re-run copies "
