@@ -96,7 +96,37 @@ class Cluster:
 
     @contextmanager
     def port_forward(self, service: str, port: int, timeout_s: float = 30) -> Iterator[int]:
-        """`kubectl port-forward svc/<service> :<port>`: yields the local port, stops after."""
+        """`kubectl port-forward svc/<service> :<port>`: yields the local port, stops after.
+
+        kubectl's forward ends when the pod behind it goes (a restart, a rollout): it is then
+        started again on the same local port, so a long test keeps its URL."""
+        forward = self._forward(service, f":{port}", timeout_s)
+        local = forward.local
+        stop = threading.Event()
+
+        def keep() -> None:
+            nonlocal forward
+            while not stop.is_set():
+                forward.proc.wait()
+                while not stop.is_set():
+                    time.sleep(1)
+                    try:
+                        forward = self._forward(service, f"{local}:{port}", timeout_s)
+                        break
+                    except ClusterError:
+                        continue  # the service has no ready pod yet: try again
+
+        keeper = threading.Thread(target=keep, daemon=True)
+        keeper.start()
+        try:
+            yield local
+        finally:
+            stop.set()
+            forward.stop()
+            keeper.join(timeout=timeout_s + 15)
+            forward.stop()  # one the keeper may have started meanwhile
+
+    def _forward(self, service: str, ports: str, timeout_s: float) -> Forward:
         proc = subprocess.Popen(
             [
                 str(HACK / "kind.sh"),
@@ -105,7 +135,7 @@ class Cluster:
                 self.namespace,
                 "port-forward",
                 f"svc/{service}",
-                f":{port}",
+                ports,
                 "--address",
                 "127.0.0.1",
             ],
@@ -115,34 +145,45 @@ class Cluster:
             env=self.env(),
             start_new_session=True,  # its own process group: kubectl goes with the wrapper
         )
+        forward = Forward(proc)
         assert proc.stdout is not None
         output = proc.stdout
-        drain: threading.Thread | None = None
+        deadline = time.monotonic() + timeout_s
+        seen = []
+        while time.monotonic() < deadline:
+            line = output.readline()
+            seen.append(line)
+            if not line and proc.poll() is not None:
+                forward.stop()
+                raise ClusterError(f"port-forward to svc/{service} exited: {''.join(seen)}")
+            if match := FORWARDING.search(line):
+                forward.local = int(match.group(1))
+                # kubectl logs a line per connection: keep reading so its pipe never fills.
+                forward.drain = threading.Thread(target=lambda: [None for _ in output], daemon=True)
+                forward.drain.start()
+                return forward
+        forward.stop()
+        raise ClusterError(f"port-forward to svc/{service} gave no port in {timeout_s}s")
+
+
+@dataclass
+class Forward:
+    """One `kubectl port-forward` process (through hack/kind.sh, in its own process group)."""
+
+    proc: subprocess.Popen[str]
+    local: int = 0
+    drain: threading.Thread | None = None
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
         try:
-            deadline = time.monotonic() + timeout_s
-            local = None
-            seen = []
-            while local is None and time.monotonic() < deadline:
-                line = output.readline()
-                seen.append(line)
-                if not line and proc.poll() is not None:
-                    raise ClusterError(f"port-forward to svc/{service} exited: {''.join(seen)}")
-                if match := FORWARDING.search(line):
-                    local = int(match.group(1))
-            if local is None:
-                raise ClusterError(f"port-forward to svc/{service} gave no port in {timeout_s}s")
-            # kubectl logs a line per connection: keep reading so its pipe never fills up.
-            drain = threading.Thread(target=lambda: [None for _ in output], daemon=True)
-            drain.start()
-            yield local
-        finally:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            if drain is not None:
-                drain.join(timeout=10)  # EOF now that kubectl exited
-            output.close()
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        if self.drain is not None:
+            self.drain.join(timeout=10)  # EOF now that kubectl exited
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
-from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+from playwright.sync_api import Error as PlaywrightError
 
 from platform_driver.airflow import Airflow
 from platform_driver.cluster import Cluster as Platform
@@ -106,14 +106,15 @@ def finished_ingest_run(platform: Platform) -> tuple[str, int, str]:
 
 def open_rendered(page: Page, url: str, ready: Locator, failed: list[str]) -> None:
     """Open a page of the UI and wait until `ready` shows. kubectl port-forward (the test's way
-    in, not the product) now and then drops a connection and the single-page app misses a
-    script, leaving a blank page: then it is loaded again (three tries, 30 s each)."""
+    in, not the product) now and then drops a connection — the single-page app misses a
+    script, leaving a blank page, or the page's own load is reset — and is started again
+    (Cluster.port_forward): then the page is loaded again (three tries, 30 s each)."""
     for attempt in range(3):
-        page.goto(url) if attempt == 0 else page.reload()
         try:
+            page.goto(url) if attempt == 0 else page.reload()
             ready.first.wait_for(timeout=30_000)
-        except PlaywrightTimeoutError:
-            print(f"{url} incomplete (attempt {attempt + 1}); failed requests: {failed}")
+        except PlaywrightError as exc:  # a timeout, or the connection reset under the page
+            print(f"{url} incomplete (attempt {attempt + 1}): {exc}; failed requests: {failed}")
         else:
             return
     shot(page, "incomplete")
