@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 from pytask.cli import run
+from pytask.clickhouse.names import literal, q
 
 from tests.support.chdb_http import pytask_env
 from tests.support.containers import ClickHouseServer
@@ -50,14 +51,6 @@ DICT = "customer names"  # a dictionary over SELECT
 HIDDEN = "remote dict"  # a dictionary whose DDL shows [HIDDEN]
 TABLES = [TOTALS, ORDERS, SELECT, ODD]
 VIEWS = [BIG, BIGGEST, TO_VIEW, INNER_VIEW, DICT]
-
-
-def q(name: str) -> str:
-    return "`" + name.replace("\\", "\\\\").replace("`", "\\`").replace("\n", "\\n") + "`"
-
-
-def lit(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n") + "'"
 
 
 def qq(table: str) -> str:
@@ -95,7 +88,7 @@ def seed(source: Any, dest: Any) -> None:
         "PARTITION BY customer % 4 ORDER BY customer AS SELECT customer, "
         f"sumState(amount) AS spent, uniqState(id) AS orders FROM {qq(ORDERS)} GROUP BY customer",
         f"CREATE DICTIONARY {qq(DICT)} (k UInt32, name String) PRIMARY KEY k "
-        f"SOURCE(CLICKHOUSE(TABLE {lit(SELECT)} DB {lit(DB)})) "
+        f"SOURCE(CLICKHOUSE(TABLE {literal(SELECT)} DB {literal(DB)})) "
         "LAYOUT(HASHED()) LIFETIME(0)",
         f"CREATE DICTIONARY {qq(HIDDEN)} (k UInt32, name String) PRIMARY KEY k "
         "SOURCE(CLICKHOUSE(HOST 'elsewhere' PORT 9000 USER 'u' PASSWORD 'secret' TABLE 't' "
@@ -275,7 +268,7 @@ def test_a_killed_copy_resumes_with_only_the_missing_partitions(synced: Any) -> 
     )
     assert killed.returncode == 137, killed.stderr[-2000:]
     recorded = (
-        f"SELECT partition_id, run_id FROM {ledger} FINAL WHERE valid AND object = {lit(ORDERS)}"
+        f"SELECT partition_id, run_id FROM {ledger} FINAL WHERE valid AND object = {literal(ORDERS)}"
     )
     first = dict(dest.query(recorded).result_rows)
     assert len(first) == 1

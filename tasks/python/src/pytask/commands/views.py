@@ -96,7 +96,7 @@ class Recreator:
                 return "kept"
         ledger = PartsLedger(self.dest, self.step.staging)
         head = parse_head(obj.ddl)
-        existing = self.live.get(temp) or self._find(temp)
+        existing = self.live.get(temp)  # left by an earlier run of this step
         if existing is not None and parse_head(existing.ddl).rest != head.rest:
             self.dest.command(f"DROP TABLE {qualified(self.database, temp)} SYNC")
             existing = None
@@ -135,9 +135,6 @@ class Recreator:
         )
         self.dest.command(f"DROP TABLE {qualified(self.database, temp)} SYNC")
         return "refilled"
-
-    def _find(self, name: str) -> DbObject | None:
-        return next((o for o in list_objects(self.dest, self.database) if o.name == name), None)
 
     def _drop_if_present(self, name: str) -> None:
         self.dest.command(f"DROP TABLE IF EXISTS {qualified(self.database, name)} SYNC")
