@@ -268,7 +268,8 @@ def test_a_killed_copy_resumes_with_only_the_missing_partitions(synced: Any) -> 
     )
     assert killed.returncode == 137, killed.stderr[-2000:]
     recorded = (
-        f"SELECT partition_id, run_id FROM {ledger} FINAL WHERE valid AND object = {literal(ORDERS)}"
+        f"SELECT partition_id, run_id FROM {ledger} FINAL "
+        f"WHERE valid AND object = {literal(ORDERS)}"
     )
     first = dict(dest.query(recorded).result_rows)
     assert len(first) == 1
