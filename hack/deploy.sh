@@ -301,7 +301,7 @@ main() {
   local cmd="${1:-}"
   [[ $# -gt 0 ]] && shift
   case "$cmd" in
-    apply) cmd_apply ;;
+    apply) phase "deploy: apply to $CLUSTER" cmd_apply ;;
     secrets) cmd_secrets ;;
     kubeconfig) cmd_kubeconfig ;;
     password) cmd_password "$@" ;;

@@ -79,7 +79,7 @@ build_one() {
   [[ -n "${CI:-}" ]] && args+=(--progress=plain)
   log "image $ref"
   local t0=$SECONDS
-  DOCKER_BUILDKIT=1 run "$(docker_build_client)" "${args[@]}" "$context"
+  DOCKER_BUILDKIT=1 phase "image: $name" run "$(docker_build_client)" "${args[@]}" "$context"
   log "image $ref: built in $((SECONDS - t0))s"
 }
 

@@ -29,7 +29,7 @@ LOADED_FILE="$KIND_STATE/loaded-$CLUSTER"
 
 tools() {
   if [[ ! -x "$KIND" || ! -x "$KUBECTL_BIN" ]]; then
-    "$REPO_ROOT/hack/machine/kind-node.sh" tools
+    phase "kind: tools (kind, kubectl)" "$REPO_ROOT/hack/machine/kind-node.sh" tools
   fi
 }
 
@@ -75,7 +75,7 @@ cmd_up() {
     sed "s#@REPO_ROOT@#$REPO_ROOT#g" "$REPO_ROOT/k8s/kind/cluster.yaml" >"$config"
     rm -f "$LOADED_FILE"
     log "kind: creating cluster $CLUSTER from $image"
-    run "$KIND" create cluster --name "$CLUSTER" --image "$image" --config "$config" \
+    phase "kind: create cluster $CLUSTER" run "$KIND" create cluster --name "$CLUSTER" --image "$image" --config "$config" \
       --kubeconfig "$KUBECONFIG_FILE" --wait 5m
   fi
   run kctl wait --for=condition=Ready nodes --all --timeout=300s
@@ -119,7 +119,7 @@ cmd_load() {
     log "kind: all ${#refs[@]} images already loaded into $CLUSTER"
     return
   fi
-  heartbeat "kind load (${#todo[@]} images)" run "$KIND" load docker-image --name "$CLUSTER" "${todo[@]}"
+  phase "kind: load ${#todo[@]} images into $CLUSTER" heartbeat "kind load (${#todo[@]} images)" run "$KIND" load docker-image --name "$CLUSTER" "${todo[@]}"
   printf '%s\n' "${ids[@]}" >>"$LOADED_FILE"
 }
 

@@ -38,6 +38,22 @@ heartbeat() {
   return "$rc"
 }
 
+# phase <name> <command...>: run the command as one timed phase of a run. When POLYETL_PHASES
+# names a file (.ci/run sets it), a "begin" and an "end" line go there, and hack/phases.sh
+# prints them as a table. A failing command ends the script (errexit) before its "end": the
+# table shows that phase as failed. Never call it after || or && (errexit would be off).
+phase() {
+  local name="$1"
+  shift
+  phase_mark begin "$name"
+  "$@"
+  phase_mark end "$name"
+}
+phase_mark() {
+  [[ -n "${POLYETL_PHASES:-}" ]] || return 0
+  printf '%s\t%s\t%s\n' "$(date +%s.%N)" "$1" "$2" >>"$POLYETL_PHASES"
+}
+
 # to_log <file> <command...>: the command's output (both streams) into the file.
 to_log() {
   local file="$1"

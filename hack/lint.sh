@@ -12,13 +12,13 @@ python_lint() {
   (cd "$REPO_ROOT" && run uv run --frozen tox -e lint)
 }
 
-rust_lint() {
+rust_lint() (
   cd "$REPO_ROOT/tasks/rust"
   run cargo fmt --check
   run cargo clippy --all-targets --locked -- -D warnings
-}
+)
 
-elixir_lint() {
+elixir_lint() (
   cd "$REPO_ROOT/tasks/elixir"
   export MIX_ENV=test
   # Formats extask and its S3 client library (s3_client/: .formatter.exs subdirectories).
@@ -28,7 +28,7 @@ elixir_lint() {
   # OTP's dialyzer through the project's own mix task (no dialyxir: Hex is unreachable),
   # on both projects' modules; its PLT is cached in $POLYETL_CACHE/elixir-plt.
   run mix dialyzer
-}
+)
 
 shell_lint() {
   if command -v shellcheck >/dev/null; then
@@ -41,11 +41,18 @@ shell_lint() {
 main() {
   [[ $# -eq 1 ]] || die "usage: $0 python|rust|elixir|shell|all"
   case "$1" in
-    python) python_lint ;;
-    rust) (rust_lint) ;;
-    elixir) (elixir_lint) ;;
-    shell) shell_lint ;;
-    all) shell_lint && python_lint && (rust_lint) && (elixir_lint) ;;
+    python) phase "lint: python" python_lint ;;
+    rust) phase "lint: rust" rust_lint ;;
+    elixir) phase "lint: elixir" elixir_lint ;;
+    shell) phase "lint: shell" shell_lint ;;
+    all)
+      # One after the other, never `a && b`: errexit is off in all but the last of such a
+      # list, so a failing `cargo fmt --check` followed by a passing clippy would pass.
+      phase "lint: shell" shell_lint
+      phase "lint: python" python_lint
+      phase "lint: rust" rust_lint
+      phase "lint: elixir" elixir_lint
+      ;;
     *) die "expected a language (python, rust, elixir, shell, all), got: \"$1\"" ;;
   esac
 }

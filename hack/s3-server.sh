@@ -74,6 +74,7 @@ cmd_install() {
   rm -rf "$tmp_bin"
   mkdir -p "$tmp_bin" "$POLYETL_CACHE/go/mod" "$POLYETL_CACHE/go/build"
   # CGO off, as upstream's own Dockerfile builds it: a static binary, no C toolchain needed.
+  phase_mark begin "S3 server: go install versitygw"
   if ! GOBIN="$tmp_bin" GOMODCACHE="$POLYETL_CACHE/go/mod" GOCACHE="$POLYETL_CACHE/go/build" \
     GOFLAGS="${GOFLAGS:-} -modcacherw" CGO_ENABLED=0 \
     heartbeat "go install versitygw" run go install -trimpath -ldflags="-s -w -X=main.Version=$VGW_VERSION" \
@@ -81,6 +82,7 @@ cmd_install() {
     rm -rf "$tmp_bin"
     die "go install $VGW_MODULE@$VGW_VERSION failed"
   fi
+  phase_mark end "S3 server: go install versitygw"
   # Appear whole or not at all: an interrupted build never leaves a half binary at $BIN.
   rm -rf "$BIN_DIR"
   mv "$tmp_bin" "$BIN_DIR"

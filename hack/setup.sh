@@ -51,10 +51,10 @@ toolchains() {
 }
 
 main() {
-  apt_packages
+  phase "setup: Debian packages" apt_packages
   toolchains
-  python_tools
-  "$REPO_ROOT/hack/machine/docker.sh" start
+  phase "setup: Python environments" python_tools
+  phase "setup: Docker engine" "$REPO_ROOT/hack/machine/docker.sh" start
 }
 
 main "$@"

@@ -70,31 +70,21 @@ e2e_cluster_wait() {
 
 e2e_tests() {
   # The tests make their own cluster (KIND_CLUSTER_NAME, default polyetl-e2e) and delete it.
-  e2e_cluster_wait
+  phase "e2e: waiting for the background cluster" e2e_cluster_wait
   (cd "$REPO_ROOT" && run uv run --frozen tox -e e2e)
 }
 
 main() {
   [[ $# -eq 1 ]] || die "usage: $0 python|rust|elixir|contract|dags|integration|e2e|e2e-cluster|all"
   case "$1" in
-    python) python_tests ;;
-    rust) rust_tests ;;
-    elixir) elixir_tests ;;
-    contract) contract_tests ;;
-    dags) dags_tests ;;
-    integration) integration_tests ;;
-    e2e) e2e_tests ;;
+    python | rust | elixir | contract | dags | integration | e2e) phase "test: $1" "${1}_tests" ;;
     e2e-cluster) e2e_cluster_start ;;
     all)
-      python_tests
-      rust_tests
-      elixir_tests
+      local level
+      for level in python rust elixir; do phase "test: $level" "${level}_tests"; done
       "$REPO_ROOT/hack/images.sh" build
       e2e_cluster_start
-      contract_tests
-      dags_tests
-      integration_tests
-      e2e_tests
+      for level in contract dags integration e2e; do phase "test: $level" "${level}_tests"; done
       ;;
     *) die "expected a test level (python, rust, elixir, contract, dags, integration, e2e, e2e-cluster, all), got: \"$1\"" ;;
   esac

@@ -78,7 +78,7 @@ ensure() {
   [[ "$MODE" == pull ]] && die "could not pull $name and BASE_IMAGES=pull"
   log "base image $name: building from Debian $DEBIAN_SUITE packages"
   local t0=$SECONDS
-  "$builder"
+  phase "base image: $name" "$builder"
   log "base image $name: built in $((SECONDS - t0))s"
 }
 

@@ -313,9 +313,9 @@ node_image() {
   WORK="$(mktemp -d)"
   trap cleanup EXIT
   local t0=$SECONDS
-  binaries
-  component_images
-  build_node "$name"
+  phase "kind node image: Go binaries" binaries
+  phase "kind node image: component images" component_images
+  phase "kind node image: the node" build_node "$name"
   log "kind node image $name: ready in $((SECONDS - t0))s"
   echo "$name"
 }
