@@ -55,6 +55,7 @@ with DAG("pod_overhead", schedule=None, start_date=datetime(2026, 1, 1), catchup
     chain(*[RustTask(task_id=f"t{{i}}", command=["selfcheck"]) for i in range({n})])
 """
 TS = re.compile(r'"ts":"([^"]+)"[^\n]*"tool":"rstask"')
+PARSE_MS = re.compile(r'"dag_file_parse_ms": (\d+)')  # Airflow's "Worker startup parse complete"
 PHASES = (
     ("worker pod start", "worker", "started"),
     ("operator: pod request", "started", "task_pod"),
@@ -95,6 +96,14 @@ def rstask_runtime(log: str) -> float | None:
     """Seconds from rstask's first JSON line to its last in one task log."""
     stamps = [datetime.fromisoformat(t.replace("Z", "+00:00")) for t in TS.findall(log)]
     return (max(stamps) - min(stamps)).total_seconds() if stamps else None
+
+
+def parse_seconds(log: str) -> float:
+    """The worker's parse of the DAG file before the task ran, from the task's log."""
+    found = PARSE_MS.search(log)
+    if found is None:
+        raise SystemExit("no 'Worker startup parse complete' line in a task log")
+    return int(found.group(1)) / 1000
 
 
 def operator_walls(cluster: Cluster, tag: str, n: int) -> tuple[list[float], list[float]]:
@@ -153,6 +162,7 @@ class Round:
     terminated: float  # … and finished (whole seconds)
     ended: float  # the task instance's end_date
     runtime: float  # rstask's own runtime, from its log lines
+    parse: float  # the worker's parse of the DAG file (part of started → task_pod)
 
     def phase(self, start: str, end: str) -> float:
         seconds: float = getattr(self, end) - getattr(self, start)
@@ -218,6 +228,7 @@ def deployed_rounds(cluster: Cluster, n: int, *, deferrable: bool = False) -> li
                 terminated=container_time(task, "finishedAt"),
                 ended=ti.end,
                 runtime=rstask_runtime(logs[index]) or 0.0,
+                parse=parse_seconds(logs[index]),
             )
         )
     return rounds
@@ -259,15 +270,25 @@ def main(argv: list[str] | None = None) -> None:
     print("  deployed Airflow, phases of a task (median s):")
     for label, start, end in PHASES:
         print(f"    {label:<34} {statistics.median(r.phase(start, end) for r in rounds):>8.2f}")
+        if start == "started":
+            parse = statistics.median(r.parse for r in rounds)
+            print(f"      {'of which the DAG file parse':<32} {parse:>8.2f}")
     task_med = statistics.median(task_ref) - runtime
+
+    def ratio(walls: list[float]) -> float:
+        return (statistics.median(walls) - runtime) / task_med
+
+    in_worker = [r.ended - r.started for r in rounds]
+    worker_start = [r.started - r.worker for r in rounds]
     print(
-        f"  ratios to kubectl run rstask: deployed Airflow "
-        f"{(statistics.median(per_task) - runtime) / task_med:.2f}x (deferrable "
-        f"{(statistics.median(per_deferred) - runtime) / task_med:.2f}x), its worker's task run "
-        f"{(statistics.median([r.ended - r.started for r in rounds]) - runtime) / task_med:.2f}x, "
-        f"operator alone {(statistics.median(operator) - runtime) / task_med:.2f}x; "
-        f"worker pod start {statistics.median(r.started - r.worker for r in rounds):.2f} s vs "
-        f"kubectl run airflow version {statistics.median(worker_ref):.2f} s"
+        f"  per task from the worker's task start: {ratio(in_worker):.2f}x kubectl run rstask"
+        f" (target <= 1.3x); the worker pod's own start {statistics.median(worker_start):.2f} s"
+        f" vs kubectl run of the Airflow image {statistics.median(worker_ref):.2f} s"
+        f" ({statistics.median(worker_start) / statistics.median(worker_ref):.2f}x)"
+    )
+    print(
+        f"  whole path, worker pod seen -> task done: {ratio(per_task):.2f}x (deferrable"
+        f" {ratio(per_deferred):.2f}x); the operator alone under dags test {ratio(operator):.2f}x"
     )
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import enum
+import json
 import os
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from airflow.providers.cncf.kubernetes.utils.pod_manager import EMPTY_XCOM_RESULT, OnFinishAction
 from airflow.providers.cncf.kubernetes.utils.xcom_sidecar import PodDefaults
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSkipException
 from kubernetes.client import models as k8s
@@ -34,6 +36,10 @@ WORKER_LEFT_ANNOTATION = "polyetl.io/worker-left"
 SCRATCH_DIR = "/tmp"  # noqa: S108 - the pod's own emptyDir, per the task contract
 TASK_UID = 10001
 NODE_POOL_LABEL = "polyetl.io/node-pool"
+# The xcom sidecar holds the pod open until its result is read. The provider's own waits for
+# SIGINT only: as PID 1 it would ignore the SIGTERM of the pod's deletion for the whole grace
+# period. This one ends on either, at once (`wait` returns when a trapped signal arrives).
+SIDECAR_SCRIPT = 'trap "exit 0" INT TERM; while true; do sleep 1 & wait $!; done'
 
 
 class Size(enum.StrEnum):
@@ -323,8 +329,10 @@ class TaskPodMixin:
         image = pod.spec.containers[0].image
         sidecar = self.sidecar_image(ImageRef.parse(image).version) if image else None
         for container in pod.spec.containers:
-            if container.name == PodDefaults.SIDECAR_CONTAINER_NAME and sidecar:
-                container.image = sidecar
+            if container.name == PodDefaults.SIDECAR_CONTAINER_NAME:
+                container.command = ["sh", "-c", SIDECAR_SCRIPT]
+                if sidecar:
+                    container.image = sidecar
         return pod
 
     def classify_failure(self, exc: AirflowException, remote_pod: k8s.V1Pod | None) -> None:
@@ -407,6 +415,26 @@ class TaskPod(TaskPodMixin, KubernetesPodOperator):
     def execute(self, context: Context) -> Any:
         self.prepare_run(context, self.variable_version())
         return super().execute(context)
+
+    def extract_xcom(
+        self, pod: k8s.V1Pod, *, ignore_kill_failure: bool = True
+    ) -> dict[Any, Any] | None:
+        """The task's result, read from the xcom sidecar with one exec.
+
+        The provider then stops the sidecar with a second exec (``pgrep``), only so that the
+        pod can finish before it is deleted. A pod that is deleted next needs no such step:
+        its sidecar ends on the deletion's SIGTERM (``SIDECAR_SCRIPT``). And if this worker
+        goes before the deletion, the pod stays as it was, for the next try to read again.
+        Any other ``on_finish_action`` keeps the provider's way.
+        """
+        if self.on_finish_action != OnFinishAction.DELETE_POD:
+            return super().extract_xcom(pod, ignore_kill_failure=ignore_kill_failure)
+        result = self.pod_manager.extract_xcom_json(pod)
+        if result.rstrip() == EMPTY_XCOM_RESULT:
+            self.log.info("xcom result file is empty.")
+            return None
+        parsed: dict[Any, Any] = json.loads(result)
+        return parsed
 
     def cleanup(
         self,

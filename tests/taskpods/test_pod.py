@@ -4,6 +4,9 @@ defaults and command line, and how a finished task's exit code is raised to Airf
 from __future__ import annotations
 
 import re
+import signal
+import subprocess
+import time
 from typing import Any
 
 import pytest
@@ -12,7 +15,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 from kubernetes.client import models as k8s
 
 from taskpods import ElixirTask, PythonJob, RustTask, SecretEnv, Size
-from taskpods.pod import raise_by_contract
+from taskpods.pod import SIDECAR_SCRIPT, raise_by_contract
 from tests.taskpods.conftest import TAG, render, settings
 
 
@@ -184,3 +187,19 @@ def test_a_jobs_exit_code_is_raised_by_the_contract(
     with pytest.raises(raised, match=re.escape(message)) as info:
         raise_by_contract(code, "rstask in Job j")
     assert type(info.value) is raised
+
+
+def test_the_xcom_sidecar_ends_at_once_on_the_deletions_sigterm() -> None:
+    """The sidecar's script, run by a real shell: a SIGTERM (what deleting the pod sends) ends
+    it at once and cleanly — trapped, status 0 — as SIGINT does; the provider's own script
+    traps SIGINT only, and as PID 1 would sit out the whole grace period."""
+    with DAG("sidecar"):
+        task = RustTask(task_id="t", command=["selfcheck"], settings=settings())
+    sidecar = render(task)["spec"]["containers"][1]
+    assert sidecar["name"] == "airflow-xcom-sidecar"
+    assert sidecar["command"] == ["sh", "-c", SIDECAR_SCRIPT]
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        proc = subprocess.Popen(sidecar["command"])
+        time.sleep(0.3)  # inside its loop
+        proc.send_signal(signum)
+        assert proc.wait(timeout=5) == 0, f"not trapped: {signum!r}"
