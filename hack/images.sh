@@ -6,6 +6,7 @@
 #                               support images (xcom sidecar) and the service images the local
 #                               cluster overlay runs (chdb-http, s3-server); names filter
 #   images.sh refs              print "<lang> <image ref>" for every task image
+#   images.sh budgets           print "<image ref> <size budget in MB>" for every task image
 #   images.sh all-refs          print the ref of every image `build` makes
 #   images.sh tag               print the tag of this build
 #
@@ -22,15 +23,33 @@ ref_of() { image_ref "$1" "$TAG"; }
 refs() {
   local entry lang tool
   for entry in "${TASK_IMAGES[@]}"; do
-    read -r lang tool <<<"$entry"
+    read -r lang tool _ <<<"$entry"
     echo "$lang $(ref_of "$tool")"
+  done
+}
+
+# The size budgets of hack/lib.sh (TASK_IMAGES), for the contract suite's size test.
+budgets() {
+  local entry lang tool budget
+  for entry in "${TASK_IMAGES[@]}"; do
+    read -r lang tool budget <<<"$entry"
+    echo "$(ref_of "$tool") $budget"
+  done
+}
+
+# budget_of <image name>: its size budget in MB (hack/lib.sh TASK_IMAGES); empty for none.
+budget_of() {
+  local entry lang tool budget
+  for entry in "${TASK_IMAGES[@]}"; do
+    read -r lang tool budget <<<"$entry"
+    if [[ "$tool" == "$1" ]]; then echo "$budget"; fi
   done
 }
 
 all_refs() {
   local entry lang tool name
   for entry in "${TASK_IMAGES[@]}"; do
-    read -r lang tool <<<"$entry"
+    read -r lang tool _ <<<"$entry"
     ref_of "$tool"
   done
   for name in "${SUPPORT_IMAGES[@]}" "${PLATFORM_IMAGES[@]}" "${SERVICE_IMAGES[@]}"; do ref_of "$name"; done
@@ -88,22 +107,37 @@ build() {
   "$REPO_ROOT/hack/machine/base-images.sh"
   local wanted=("$@") entry lang tool name built=()
   for entry in "${TASK_IMAGES[@]}"; do
-    read -r lang tool <<<"$entry"
+    read -r lang tool _ <<<"$entry"
     if [[ ${#wanted[@]} -gt 0 && ! " ${wanted[*]} " == *" $lang "* ]]; then continue; fi
     build_one "$lang" "$tool" "$REPO_ROOT/tasks/$lang" --label "org.polyetl.language=$lang"
-    built+=("$(ref_of "$tool")")
+    built+=("$tool")
   done
   for name in "${SUPPORT_IMAGES[@]}" "${PLATFORM_IMAGES[@]}" "${SERVICE_IMAGES[@]}"; do
     if [[ ${#wanted[@]} -gt 0 && ! " ${wanted[*]} " == *" $name "* ]]; then continue; fi
     build_one "$name" "$name" "$(context_of "$name")"
-    built+=("$(ref_of "$name")")
+    built+=("$name")
   done
+  size_table "${built[@]}"
+}
+
+# size_table <image name...>: each image's size (MB = 10^6 bytes), and its budget when it has
+# one (hack/lib.sh TASK_IMAGES), marked when exceeded: the contract suite fails on that.
+size_table() {
+  local name ref size budget over=()
   echo
-  printf '%-40s %s\n' IMAGE SIZE
-  local ref
-  for ref in "${built[@]}"; do
-    printf '%-40s %s\n' "$ref" "$(docker image inspect --format '{{.Size}}' "$ref" | awk '{printf "%.1f MB", $1/1000/1000}')"
+  printf '%-40s %10s %10s\n' IMAGE SIZE BUDGET
+  for name in "$@"; do
+    ref="$(ref_of "$name")"
+    size="$(docker image inspect --format '{{.Size}}' "$ref")"
+    budget="$(budget_of "$name")"
+    if [[ -n "$budget" ]] && ((size > budget * 1000000)); then over+=("$ref"); fi
+    awk -v ref="$ref" -v size="$size" -v budget="$budget" 'BEGIN {
+      printf "%-40s %7.1f MB %10s%s\n", ref, size / 1e6, (budget == "" ? "-" : budget " MB"),
+        (budget != "" && size > budget * 1e6 ? "  OVER BUDGET" : "") }'
   done
+  if ((${#over[@]} > 0)); then
+    log "over their size budget (hack/lib.sh TASK_IMAGES): ${over[*]}"
+  fi
 }
 
 main() {
@@ -112,9 +146,10 @@ main() {
   case "$cmd" in
     build) build "$@" ;;
     refs) refs ;;
+    budgets) budgets ;;
     all-refs) all_refs ;;
     tag) echo "$TAG" ;;
-    *) echo "usage: $0 build [name...] | refs | all-refs | tag" >&2; exit 64 ;;
+    *) echo "usage: $0 build [name...] | refs | budgets | all-refs | tag" >&2; exit 64 ;;
   esac
 }
 
