@@ -16,6 +16,14 @@ What it implements of the HTTP interface (https://clickhouse.com/docs/interfaces
   data in the body, any input format the engine reads (Native, RowBinary, JSONEachRow, TSV,
   CSV, Parquet, Arrow, …), chunked request bodies, and `Content-Encoding` gzip, deflate,
   zstd, lz4 on request bodies;
+* streaming both ways, memory bounded whatever the size: an INSERT's data goes into the
+  engine as it arrives, decompressed on the way, through a named pipe the statement reads;
+  a SELECT's result in a format whose blocks concatenate (Native, RowBinary, TSV, CSV,
+  JSONEachRow, …: STREAMED_FORMATS) is sent in chunks (chunked transfer encoding) as the
+  engine produces it — a result of one block, or one asked for with `wait_end_of_query=1`
+  (as clickhouse-connect's `query()` does), comes whole with a Content-Length; other formats
+  (JSON, Parquet, …) are answered whole. An error after the answer has begun ends its body
+  with the error's text and cuts the connection before the last chunk, as ClickHouse does;
 * output in the query's `FORMAT`, else `default_format`, else TabSeparated;
 * `database`, `query_id`, `param_<name>` (server-side `{name:Type}` parameters) and any other
   URL parameter as a query setting (applied with `SET`, restored after the request);
@@ -27,8 +35,11 @@ What it implements of the HTTP interface (https://clickhouse.com/docs/interfaces
 What it does not do, honestly: the native TCP protocol (so `remote()`/`remoteSecure()` to
 another endpoint cannot work — tests of server-side copy say so and use client-side mode),
 TLS, response compression (clients accept plain responses), concurrent query execution
-(one chDB session per process: requests are served by threads but run one at a time), and
-progress headers while a query runs.
+(one chDB session per process: requests are served by threads but run one at a time — a
+result being streamed to a client goes to a temporary file at once when another request
+waits, and an INSERT holds the engine from its data's first piece to its last, so a client
+must not wait on another request to this endpoint in the middle of sending an INSERT's
+data), and progress headers while a query runs.
 
     python chdb_http.py [--host 127.0.0.1] [--port 8123] --data-dir DIR [--user NAME]
 
@@ -41,22 +52,28 @@ from __future__ import annotations
 
 import argparse
 import base64
-import gzip
+import contextlib
+import io
+import itertools
 import json
 import os
 import re
+import select
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
 import uuid
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from queue import Full, Queue
+from typing import IO, Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 from chdb import session as chdb_session
@@ -100,6 +117,31 @@ CONTENT_TYPES = {
 }
 HTTP_STATUS_BY_CODE = {62: 400, 81: 404, 60: 404, 516: 403, 192: 403, 194: 403}
 AUTHENTICATION_FAILED = 516
+CANNOT_DECOMPRESS = 271
+# Output formats whose blocks, written one after another, are the whole result written at
+# once (no header, footer or statistics): results in these stream out as they are produced.
+STREAMED_FORMATS = frozenset(
+    {
+        "Native",
+        "RowBinary",
+        "TabSeparated",
+        "TSV",
+        "TabSeparatedRaw",
+        "TSVRaw",
+        "CSV",
+        "JSONEachRow",
+        "JSONCompactEachRow",
+        "JSONStringsEachRow",
+        "JSONCompactStringsEachRow",
+    }
+)
+SET_STATEMENT = re.compile(r"\s*SET\b", re.IGNORECASE)
+READ_QUERY = re.compile(r"\s*(?:\(\s*)*(?:SELECT|WITH)\b", re.IGNORECASE)
+PIECE = 1 << 20  # bytes of a request body handed to the engine at a time (gathered up to it)
+HEAD_BYTES = 65536  # of a body holding the statement: where its INSERT … FORMAT clause must end
+MAX_LINE = 65537  # a chunk-size or trailer line of a chunked body
+QUEUED_CHUNKS = 8  # result chunks (~0.5 MB each) queued for the client before the engine waits
+SPOOL_IN_MEMORY = 8 << 20  # a result spilled to a temporary file: on disk beyond this
 
 
 def backquote(name: str) -> str:
@@ -171,24 +213,49 @@ class QueryError(Exception):
         self.code = code
 
 
-def decoders() -> dict[str, Callable[[bytes], bytes]]:
-    table: dict[str, Callable[[bytes], bytes]] = {
-        "gzip": gzip.decompress,
-        "x-gzip": gzip.decompress,
-        "deflate": zlib.decompress,
+def query_error(exc: Exception) -> QueryError:
+    """``exc`` as a QueryError: chDB raises its own error types, all carrying "Code: N"."""
+    if isinstance(exc, QueryError):
+        return exc
+    text = str(exc)
+    match = ERROR_CODE.search(text)
+    return QueryError(int(match.group(1)) if match else 1001, text)
+
+
+class BodyError(Exception):
+    """The request body could not be read (the client went away mid-body, or broke the chunked
+    framing): the connection is closed without an answer."""
+
+
+class Decompressor(Protocol):
+    """One frame (or gzip member) of a request body's Content-Encoding, decoded as it comes."""
+
+    @property
+    def eof(self) -> bool: ...
+
+    @property
+    def unused_data(self) -> bytes: ...
+
+    def decompress(self, data: bytes, /) -> bytes: ...
+
+
+def decoders() -> dict[str, Callable[[], Decompressor]]:
+    """Per Content-Encoding, a factory of incremental decompressors (one per frame)."""
+    table: dict[str, Callable[[], Decompressor]] = {
+        "gzip": lambda: zlib.decompressobj(wbits=31),
+        "x-gzip": lambda: zlib.decompressobj(wbits=31),
+        "deflate": zlib.decompressobj,
     }
     try:
         import zstandard  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415 - optional
 
-        table["zstd"] = lambda data: zstandard.ZstdDecompressor().decompress(
-            data, max_output_size=1 << 34
-        )
+        table["zstd"] = lambda: zstandard.ZstdDecompressor().decompressobj()
     except ImportError:
         pass
     try:
         import lz4.frame  # type: ignore[import-untyped]  # noqa: PLC0415 - optional codec
 
-        table["lz4"] = lz4.frame.decompress
+        table["lz4"] = lz4.frame.LZ4FrameDecompressor
     except ImportError:
         pass
     return table
@@ -197,109 +264,424 @@ def decoders() -> dict[str, Callable[[bytes], bytes]]:
 DECODERS = decoders()  # built once: the optional codecs are imported at start-up
 
 
+def read_pieces(rfile: io.BufferedIOBase, chunked: bool, length: int) -> Iterator[bytes]:
+    """A request body as it arrives, in pieces of about PIECE bytes (the small chunks of a
+    chunked body gathered, so the engine is fed few large pieces whatever the client sends)."""
+    if chunked:
+        return _chunked_pieces(rfile)
+    return _sized_pieces(rfile, length)
+
+
+def _sized_pieces(rfile: io.BufferedIOBase, length: int) -> Iterator[bytes]:
+    while length > 0:
+        piece = rfile.read(min(length, PIECE))
+        if not piece:
+            raise BodyError("the request body ended before its Content-Length")
+        length -= len(piece)
+        yield piece
+
+
+def _chunked_pieces(rfile: io.BufferedIOBase) -> Iterator[bytes]:
+    gathered = bytearray()
+    while size := _chunk_size(rfile):
+        while size > 0:
+            part = rfile.read(min(size, PIECE))
+            if not part:
+                raise BodyError("the chunked request body ended inside a chunk")
+            size -= len(part)
+            if not gathered and len(part) >= PIECE:
+                yield part
+                continue
+            gathered += part
+            if len(gathered) >= PIECE:
+                yield bytes(gathered)
+                gathered.clear()
+        rfile.readline(MAX_LINE)  # the chunk's CRLF
+    while rfile.readline(MAX_LINE) not in (b"\r\n", b"\n", b""):  # trailers
+        pass
+    if gathered:
+        yield bytes(gathered)
+
+
+def _chunk_size(rfile: io.BufferedIOBase) -> int:
+    line = rfile.readline(MAX_LINE)
+    if not line:
+        raise BodyError("the chunked request body ended before its last chunk")
+    try:
+        return int(line.split(b";")[0].strip() or b"0", 16)
+    except ValueError as exc:
+        raise BodyError(f"bad chunk size line {line[:40]!r}") from exc
+
+
+def decoded(pieces: Iterable[bytes], encoding: str) -> Iterator[bytes]:
+    """``pieces`` of a body in Content-Encoding ``encoding``, decompressed as they come; one
+    frame (gzip member) after another."""
+    new = DECODERS[encoding]
+    decompressor, begun = new(), False
+    for piece in pieces:
+        data = piece
+        while data:
+            try:
+                out = decompressor.decompress(data)
+            except Exception as exc:  # zlib.error, lz4's RuntimeError, zstandard.ZstdError
+                raise QueryError(
+                    CANNOT_DECOMPRESS,
+                    f"Code: {CANNOT_DECOMPRESS}. DB::Exception: Cannot decompress the request "
+                    f"body ({encoding}): {exc}. (CANNOT_DECOMPRESS)",
+                ) from exc
+            begun = True
+            if out:
+                yield out
+            if not decompressor.eof:
+                break
+            data, decompressor, begun = decompressor.unused_data, new(), False
+    if begun:
+        raise QueryError(
+            CANNOT_DECOMPRESS,
+            f"Code: {CANNOT_DECOMPRESS}. DB::Exception: The request body ({encoding}) ends "
+            "inside a compressed frame. (CANNOT_DECOMPRESS)",
+        )
+
+
+class Body:
+    """A request's body, read from the connection (and decoded) piece by piece as it is
+    consumed: an INSERT's data reaches the engine as it arrives, never whole in memory."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        self._pieces = pieces
+        self._front = b""  # read ahead by head(), to be read again
+        self.broken = False  # reading it failed: what is left of it can't be read
+
+    def head(self, size: int) -> bytes:
+        """The first ``size`` bytes (fewer when the body is shorter), kept to be read again."""
+        if len(self._front) < size:
+            gathered = bytearray(self._front)
+            while len(gathered) < size and (piece := self._next()) is not None:
+                gathered += piece
+            self._front = bytes(gathered)
+        return self._front[:size]
+
+    def skip(self, size: int) -> None:
+        """Drop the first ``size`` bytes, already read by head()."""
+        self._front = self._front[size:]
+
+    def __iter__(self) -> Iterator[bytes]:
+        if self._front:
+            front, self._front = self._front, b""
+            yield front
+        while (piece := self._next()) is not None:
+            yield piece
+
+    def _next(self) -> bytes | None:
+        # next(), not `yield from`: an iteration of the body given up must not close the
+        # reader of the connection (a generator closes the one it delegates to)
+        try:
+            return next(self._pieces, None)
+        except (BodyError, QueryError):
+            self.broken = True
+            raise
+
+    def read(self) -> bytes:
+        return b"".join(self)
+
+    def drain(self) -> None:
+        """Read the rest and drop it: the connection can then carry the answer, and the next
+        request."""
+        for _ in self:
+            pass
+
+
+@dataclass
+class Request:
+    """One query and how to run it."""
+
+    query: str
+    body: Body
+    fmt: str
+    database: str | None
+    settings: dict[str, str]
+    params: dict[str, str]
+    whole: bool  # answer with the whole result at once (wait_end_of_query=1, HTTP/1.0)
+
+
+@dataclass
+class Statement:
+    """What a request runs, worked out before it takes the engine (so reading the body never
+    keeps the engine from others — but for an INSERT's data, which streams into it)."""
+
+    sql: str
+    fmt: str  # the result's format
+    data: Iterable[bytes] | None = None  # an INSERT's data: fed to the SQL through `feed`
+    feed: Path | None = None  # the named pipe the SQL reads `data` from (Feed)
+
+
+@dataclass
+class Reply:
+    """A query's answer: ``body`` all of it (bytes or a rewound file) — or, with ``rest``, its
+    beginning, the rest still coming from the engine."""
+
+    fmt: str
+    summary: dict[str, int]
+    body: bytes | IO[bytes] = b""
+    rest: ResultStream | None = None
+
+
+FIGURES = ("read_rows", "read_bytes", "written_rows", "written_bytes", "elapsed_ns")
+
+
+def add_figures(summary: dict[str, int], result: Any) -> None:
+    """Add a result's (or a result chunk's) figures to X-ClickHouse-Summary's."""
+    summary["read_rows"] += int(result.rows_read())
+    summary["read_bytes"] += int(result.bytes_read())
+    summary["written_rows"] += int(getattr(result, "rows_written", lambda: 0)())
+    summary["written_bytes"] += int(getattr(result, "bytes_written", lambda: 0)())
+    summary["elapsed_ns"] += int(result.elapsed() * 1e9)
+
+
+def summary_of(results: Iterable[Any]) -> dict[str, int]:
+    summary = dict.fromkeys(FIGURES, 0)
+    for result in results:
+        add_figures(summary, result)
+    return summary
+
+
+class Feed:
+    """An INSERT's data written, as it arrives, into a named pipe the engine reads it from
+    (`INSERT … SELECT * FROM file('<pipe>', '<format>')`), by a thread of its own while the
+    statement runs: no more of it in memory than a piece.
+
+    Not chDB's streaming insert (`send_insert`): chDB 4.4's loses the errors of the insert's
+    sink — a violated constraint is reported as a success, with nothing inserted. If the body
+    breaks off (the client gone, undecodable bytes), the statement is killed before the engine
+    sees the data end, so nothing of what it read is committed, as ClickHouse does."""
+
+    def __init__(self, engine: Engine, path: Path, data: Iterable[bytes]) -> None:
+        self.engine, self.path = engine, path
+        self.error: BodyError | QueryError | None = None
+        os.mkfifo(path, 0o600)
+        self._data = iter(data)
+        self._thread = threading.Thread(target=self._write, name="chdb-http-feed", daemon=True)
+        self._thread.start()
+
+    def _write(self) -> None:
+        try:
+            fd = os.open(self.path, os.O_WRONLY)  # once the engine opens it (or finish() does)
+            try:
+                for piece in self._data:
+                    view = memoryview(piece)
+                    while view:
+                        view = view[os.write(fd, view) :]
+            except BrokenPipeError:  # the engine stopped reading: its statement failed
+                for _ in self._data:  # the rest of the body, read and dropped
+                    pass
+            except (BodyError, QueryError):
+                self.engine.kill(self.path.name)  # before the pipe ends
+                raise
+            finally:
+                os.close(fd)
+        except (BodyError, QueryError) as exc:
+            self.error = exc
+
+    def finish(self) -> None:
+        """Once the statement is over: wait for the writer, reading (and dropping) what the
+        engine did not — the rest of the body — and remove the pipe."""
+        try:
+            if self._thread.is_alive():
+                fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+                try:
+                    while self._thread.is_alive():
+                        readable, _, _ = select.select([fd], [], [], 0.05)
+                        if readable and not os.read(fd, PIECE):  # no writer yet, or no more
+                            self._thread.join(0.01)
+                finally:
+                    os.close(fd)
+            self._thread.join()
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
+def spooled(directory: Path) -> IO[bytes]:
+    """A temporary file, in memory up to SPOOL_IN_MEMORY bytes."""
+    return tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, dir=str(directory))
+
+
+def copy_file(source: IO[bytes], write: Callable[[bytes], Any]) -> None:
+    while block := source.read(PIECE):
+        write(block)
+
+
 class Engine:
-    """One chDB session, used by one request at a time."""
+    """One chDB session, used by one request at a time.
+
+    A request waits for the engine (``acquire``); one that streams a result out keeps it until
+    the result ends — unless another request waits, when the rest of the result goes to a
+    temporary file at once and the engine is let go (ResultStream): a slow reader, or a
+    client reading a result from here into an INSERT to here, never blocks the others."""
 
     def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
         self.session = chdb_session.Session(str(data_dir))  # type: ignore[no-untyped-call]
+        self._killer: Any = None  # a second session, to KILL a statement the first one runs
         self.lock = threading.Lock()
         self.tmp = Path(tempfile.mkdtemp(prefix="chdb-http-"))
+        self._waiting = 0
+        self._count = threading.Lock()
+        # Each setting's value before a request SETs it, looked up once (system.settings is a
+        # scan of every setting: milliseconds, twice per request with clickhouse-connect's
+        # settings); forgotten when a statement SETs anything itself.
+        self._baseline: dict[str, str] = {}
+
+    @property
+    def wanted(self) -> bool:
+        """Whether a request waits for the engine."""
+        return self._waiting > 0
+
+    def acquire(self, timeout: float = -1) -> bool:
+        with self._count:
+            self._waiting += 1
+        try:
+            return self.lock.acquire(timeout=timeout)
+        finally:
+            with self._count:
+                self._waiting -= 1
 
     def close(self, timeout: float) -> bool:
         """Close the session once the running query (if any) ends; False if it did not end in
         ``timeout`` seconds (the session is then left to the process's exit)."""
-        if not self.lock.acquire(timeout=timeout):
+        if not self.acquire(timeout=timeout):
             return False
         try:
+            if self._killer is not None:
+                self._killer.close()
             self.session.close()  # type: ignore[no-untyped-call]
         finally:
             self.lock.release()
             shutil.rmtree(self.tmp, ignore_errors=True)
         return True
 
+    def kill(self, marker: str) -> None:
+        """Cancel the running statement whose text holds ``marker`` (from a session of its
+        own: the engine's is busy running it). Best effort."""
+        with contextlib.suppress(Exception):
+            if self._killer is None:
+                self._killer = chdb_session.Session(str(self.data_dir))  # type: ignore[no-untyped-call]
+            self._killer.query(
+                f"KILL QUERY WHERE query LIKE '%{marker}%' AND query NOT LIKE 'KILL%' ASYNC",
+                "TabSeparated",
+            )
+
     def _query(self, sql: str, fmt: str, params: dict[str, str] | None = None) -> Any:
         return self.session.query(sql, fmt, params=params)  # type: ignore[no-untyped-call]
 
-    def run(
-        self,
-        *,
-        query: str,
-        body: bytes,
-        fmt: str,
-        database: str | None,
-        settings: dict[str, str],
-        params: dict[str, str],
-    ) -> tuple[bytes, str, dict[str, int]]:
-        with self.lock:
-            restore = self._apply(database, settings)
-            try:
-                sql, data_file = self._statement(query, body)
+    def run(self, request: Request) -> Reply:
+        """Run the request's statement. A reply with ``rest`` holds the engine until its
+        ResultStream is sent or closed."""
+        statement = self._statement(request)
+        self.acquire()
+        reply: Reply | None = None
+        restore: list[str] = []
+        try:
+            self._apply(request.database, request.settings, restore)
+            reply = self._execute(statement, request, restore)
+        except BodyError:
+            raise
+        except Exception as exc:
+            raise query_error(exc) from exc
+        finally:
+            if reply is None or reply.rest is None:
                 try:
-                    out_fmt = m.group(1) if (m := FORMAT_CLAUSE.search(sql)) else fmt
-                    result = self._query(sql, out_fmt, params=params or None)
+                    self.undo(restore)
                 finally:
-                    if data_file is not None:
-                        data_file.unlink(missing_ok=True)
-            except Exception as exc:  # chDB raises its own error types; all carry "Code: N"
-                text = str(exc)
-                match = ERROR_CODE.search(text)
-                raise QueryError(int(match.group(1)) if match else 1001, text) from exc
-            finally:
-                self._restore(restore)
-        if result is None:
-            return b"", out_fmt, {}
-        data = result.bytes() if hasattr(result, "bytes") else bytes(result)
-        summary = {
-            "read_rows": int(result.rows_read()),
-            "read_bytes": int(result.bytes_read()),
-            "written_rows": int(getattr(result, "rows_written", lambda: 0)()),
-            "written_bytes": int(getattr(result, "bytes_written", lambda: 0)()),
-            "elapsed_ns": int(result.elapsed() * 1e9),
-        }
-        return data, out_fmt, summary
+                    self.lock.release()
+        return reply
 
-    def _statement(self, query: str, body: bytes) -> tuple[str, Path | None]:
-        """The SQL to run; for `INSERT … FORMAT f <data>`, the data goes through a file."""
-        head = query
-        data = body
-        if not query.strip():
-            head, data = self._split_body(body)
+    def _execute(self, statement: Statement, request: Request, restore: list[str]) -> Reply:
+        if SET_STATEMENT.match(statement.sql):
+            self._baseline.clear()
+        params = request.params or None
+        if statement.data is not None and statement.feed is not None:
+            return self._fed(statement, Feed(self, statement.feed, statement.data), params)
+        if statement.fmt in STREAMED_FORMATS and READ_QUERY.match(statement.sql):
+            stream: Any = self.session.send_query(statement.sql, statement.fmt, params=params)
+            rest = ResultStream(self, stream, restore)
+            return rest.begin(statement.fmt, whole=request.whole)
+        return self._whole(self._query(statement.sql, statement.fmt, params=params), statement)
+
+    def _fed(self, statement: Statement, feed: Feed, params: dict[str, str] | None) -> Reply:
+        """A statement reading the request's data from the pipe ``feed`` fills."""
+        try:
+            result = self._query(statement.sql, statement.fmt, params=params)
+        except Exception as exc:
+            feed.finish()
+            raise feed.error or exc from exc
+        feed.finish()
+        if feed.error is not None:  # broken off, yet the statement ended well: the kill failed
+            raise feed.error
+        return self._whole(result, statement)
+
+    @staticmethod
+    def _whole(result: Any, statement: Statement) -> Reply:
+        if result is None:
+            return Reply(statement.fmt, {})
+        data = result.bytes() if hasattr(result, "bytes") else bytes(result)
+        return Reply(statement.fmt, summary_of([result]), data)
+
+    def _statement(self, request: Request) -> Statement:
+        """The SQL to run; the body's part in it read as far as needed — an INSERT's data only
+        up to its first piece (the rest streams in), the data of `input()` into a file."""
+        head, body = request.query, request.body
+        if not head.strip():
+            # the statement in the body: latin-1 maps byte i to character i, so the clause's
+            # end indexes the bytes too
+            text = body.head(HEAD_BYTES).decode("latin-1")
+            insert = split_insert(text)
+            if insert is None:
+                return self._select(body.read().decode(), request.fmt)
+            body.skip(insert[3])
+            return self._insert_statement(insert, b"", request)
         with_input = INPUT_FUNCTION.search(head)
         trailing = FORMAT_CLAUSE.search(head)
-        if with_input and trailing and data:
-            # INSERT … SELECT … FROM input('structure') FORMAT f <data>: the data becomes a file.
-            path = self.tmp / f"input-{uuid.uuid4().hex}"
-            path.write_bytes(data)
-            sql = head[: trailing.start()]
+        if with_input and trailing and body.head(1):
+            # INSERT … SELECT … FROM input('structure') FORMAT f <data>: the data is fed.
+            path = self._feed_path()
             sql = INPUT_FUNCTION.sub(
-                lambda m: f"file('{path}', '{trailing.group(1)}', {m.group(1)})", sql, count=1
+                lambda m: f"file('{path}', '{trailing.group(1)}', {m.group(1)})",
+                head[: trailing.start()],
+                count=1,
             )
-            return sql, path
+            return Statement(sql=sql, fmt=request.fmt, data=body, feed=path)
         insert = split_insert(head)
         if insert is None:
-            return (head + ("\n" + data.decode() if data else "")).strip(), None
-        statement, fmt, settings, end = insert
-        data = head[end:].encode() + data if head[end:].strip() else data
-        path = self.tmp / f"insert-{uuid.uuid4().hex}"
-        path.write_bytes(data)
+            data = body.read()
+            return self._select(
+                (head + ("\n" + data.decode() if data else "")).strip(), request.fmt
+            )
+        inline = head[insert[3] :]
+        return self._insert_statement(insert, inline.encode() if inline.strip() else b"", request)
+
+    @staticmethod
+    def _select(sql: str, fmt: str) -> Statement:
+        """Any statement but an INSERT with data: its result in its FORMAT clause's format."""
+        return Statement(sql=sql, fmt=m.group(1) if (m := FORMAT_CLAUSE.search(sql)) else fmt)
+
+    def _insert_statement(
+        self, insert: tuple[str, str, str, int], inline: bytes, request: Request
+    ) -> Statement:
+        statement, fmt, settings, _ = insert
+        path = self._feed_path()
         # The table's own structure reads the data (use_structure_from_insertion_table_in_
         # table_functions): the statement's table and column list are passed on verbatim,
         # whatever names they quote.
         sql = f"{statement} SELECT * FROM file('{path}', '{fmt}'){settings}"
-        return sql, path
+        request.body.head(1)  # the first piece: the engine is taken only once data arrives
+        data = itertools.chain((inline,) if inline else (), request.body)
+        return Statement(sql=sql, fmt=request.fmt, data=data, feed=path)
 
-    @staticmethod
-    def _split_body(body: bytes) -> tuple[str, bytes]:
-        # latin-1 maps byte i to character i, so the clause's end indexes the bytes too.
-        text = body[:65536].decode("latin-1")
-        insert = split_insert(text)
-        if insert is None:
-            return body.decode(), b""
-        end = insert[3]
-        return body[:end].decode(), body[end:]
+    def _feed_path(self) -> Path:
+        return self.tmp / f"feed-{uuid.uuid4().hex}"
 
-    def _apply(self, database: str | None, settings: dict[str, str]) -> list[str]:
-        restore: list[str] = []
+    def _apply(self, database: str | None, settings: dict[str, str], restore: list[str]) -> None:
+        """USE the database and SET the settings, adding to ``restore`` how to undo each."""
         if database:
             current = (
                 self._query("SELECT currentDatabase()", "TabSeparated").bytes().decode().strip()
@@ -309,22 +691,165 @@ class Engine:
         for name, value in settings.items():
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
                 raise QueryError(115, f"Code: 115. DB::Exception: Unknown setting {name}")
-            old = (
-                self._query(
-                    f"SELECT value FROM system.settings WHERE name = '{name}'", "TabSeparated"
+            old = self._baseline.get(name)
+            if old is None:
+                old = self._baseline[name] = (
+                    self._query(
+                        f"SELECT value FROM system.settings WHERE name = '{name}'", "TabSeparated"
+                    )
+                    .bytes()
+                    .decode()
+                    .strip()
                 )
-                .bytes()
-                .decode()
-                .strip()
-            )
             quoted = value.replace("\\", "\\\\").replace("'", "\\'")
             self._query(f"SET {name} = '{quoted}'", "TabSeparated")
             restore.append(f"SET {name} = '{old}'")
-        return restore
 
-    def _restore(self, statements: list[str]) -> None:
+    def undo(self, statements: list[str]) -> None:
+        """Run ``statements`` (what _apply added), last first."""
         for statement in reversed(statements):
             self._query(statement, "TabSeparated")
+        statements.clear()
+
+
+class ResultStream:
+    """A SELECT's result in a format whose chunks concatenate (STREAMED_FORMATS), fetched from
+    the engine while it is sent.
+
+    It holds the engine from its start until the result ends: its settings stay applied,
+    and chDB runs nothing else while a result streams. The first chunks are fetched before
+    the answer's headers (so an error at the start gets its status code). A small result is
+    answered whole, with a Content-Length; a larger one in chunks, sent by a thread of its own
+    behind a queue of a few chunks, while this one fetches: once another request waits for
+    the engine, the rest is fetched into a temporary file at once, the engine let go, and the
+    file sent after what was queued."""
+
+    def __init__(self, engine: Engine, stream: Any, restore: list[str]) -> None:
+        self.engine = engine
+        self._stream = stream
+        self._restore = restore
+        self._ended = False
+        self._released = False
+        self._results = self._fetch()
+
+    def begin(self, fmt: str, *, whole: bool) -> Reply:
+        """The reply: the whole result if it is one chunk, or ``whole`` is asked for (then in
+        a temporary file, in memory while small); else its first chunks, and this for the
+        rest."""
+        try:
+            if whole:
+                summary = dict.fromkeys(FIGURES, 0)
+                spool = spooled(self.engine.tmp)
+                try:
+                    for result in self._results:
+                        spool.write(result.bytes())
+                        add_figures(summary, result)
+                except BaseException:
+                    spool.close()
+                    raise
+                spool.seek(0)
+                return Reply(fmt, summary, spool)
+            first = list(itertools.islice(self._results, 2))
+        except BaseException:
+            self._stop()
+            raise
+        reply = Reply(fmt, summary_of(first), b"".join(r.bytes() for r in first))
+        if len(first) == 2:
+            reply.rest = self
+        return reply
+
+    def _fetch(self) -> Iterator[Any]:
+        while not self._ended:
+            try:
+                result = self._stream.fetch()
+            except Exception as exc:
+                self._ended = True
+                raise query_error(exc) from exc
+            if result is None:
+                self._ended = True
+                return
+            yield result
+
+    def _stop(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self._stream.cancel()
+
+    def send(self, write: Callable[[bytes], None], head: bytes) -> None:
+        """Write ``head``, then the rest of the result as it is fetched, through ``write``
+        (called from another thread). Raises QueryError for an error in the middle of the
+        result (after writing what came before it), OSError when the client went away."""
+        queue: Queue[bytes | IO[bytes] | None] = Queue(maxsize=QUEUED_CHUNKS)
+        failed: list[OSError] = []
+
+        def sender() -> None:
+            while (item := queue.get()) is not None:
+                if failed:
+                    continue  # the client is gone: only drain
+                try:
+                    if isinstance(item, bytes):
+                        write(item)
+                    else:
+                        copy_file(item, write)
+                except OSError as exc:
+                    failed.append(exc)
+
+        thread = threading.Thread(target=sender, name="chdb-http-sender", daemon=True)
+        thread.start()
+        spill: IO[bytes] | None = None
+        error: QueryError | None = None
+        try:
+            queue.put(head)
+            try:
+                for result in self._results:
+                    if failed:
+                        break
+                    chunk = result.bytes()
+                    if spill is None and not self._queued(queue, chunk, failed):
+                        spill = spooled(self.engine.tmp)
+                    if spill is not None:
+                        spill.write(chunk)
+            except QueryError as exc:
+                error = exc
+            finally:
+                self.close()
+            if spill is not None:
+                spill.seek(0)
+                queue.put(spill)
+        finally:
+            queue.put(None)
+            thread.join()
+            if spill is not None:
+                spill.close()
+        if failed:
+            raise failed[0]
+        if error is not None:
+            raise error
+
+    def _queued(
+        self, queue: Queue[bytes | IO[bytes] | None], chunk: bytes, failed: list[OSError]
+    ) -> bool:
+        """Queue ``chunk`` for the sender; False (not queued) once another request waits for the
+        engine, or the client is gone."""
+        while not (self.engine.wanted or failed):
+            try:
+                queue.put(chunk, timeout=0.05)
+            except Full:
+                continue
+            return True
+        return False
+
+    def close(self) -> None:
+        """Stop fetching (the rest, if any, is cancelled), undo the request's settings and let
+        the engine go. Idempotent."""
+        if self._released:
+            return
+        self._released = True
+        try:
+            self._stop()
+            self.engine.undo(self._restore)
+        finally:
+            self.engine.lock.release()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -335,35 +860,33 @@ class Handler(BaseHTTPRequestHandler):
         if os.environ.get("CHDB_HTTP_LOG"):
             super().log_message(format, *args)
 
+    def setup(self) -> None:
+        super().setup()
+        # Each write goes out at once: no Nagle delay (40 ms with the client's delayed ACK)
+        # between the headers and a small body, or before a chunked answer's last chunk.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def do_GET(self) -> None:
         self._handle()
 
     def do_POST(self) -> None:
         self._handle()
 
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass
-                    break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            body = b"".join(chunks)
-        else:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+    def _body(self) -> Body:
+        """The request body, to be read as the query consumes it."""
+        chunked = self.headers.get("Transfer-Encoding", "").lower() == "chunked"
+        length = 0 if chunked else int(self.headers.get("Content-Length") or 0)
+        pieces = read_pieces(self.rfile, chunked, length)
         encoding = self.headers.get("Content-Encoding", "").strip().lower()
         if encoding and encoding != "identity":
-            decode = DECODERS.get(encoding)
-            if decode is None:
+            if encoding not in DECODERS:
+                body = Body(pieces)
+                body.drain()
                 raise QueryError(
                     1002, f"Code: 1002. DB::Exception: Unknown Content-Encoding: {encoding}"
                 )
-            body = decode(body)
-        return body
+            return Body(decoded(pieces, encoding))
+        return Body(pieces)
 
     def _authenticate(self, params: dict[str, str]) -> None:
         user = self.headers.get("X-ClickHouse-User") or params.get("user")
@@ -387,62 +910,106 @@ class Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         url = urlsplit(self.path)
-        query_id = uuid.uuid4().hex
+        if url.path.rstrip("/") in ("/ping",):
+            self._send(200, b"Ok.\n", {"Content-Type": "text/plain; charset=UTF-8"})
+            return
+        params = dict(parse_qsl(url.query, keep_blank_values=True))
+        query_id = params.get("query_id") or uuid.uuid4().hex
+        body = Body(iter(()))
         try:
-            if url.path.rstrip("/") in ("/ping",):
-                self._send(200, b"Ok.\n", {"Content-Type": "text/plain; charset=UTF-8"})
+            try:
+                if self.command == "POST":
+                    body = self._body()
+                self._check_path(url.path)
+                self._authenticate(params)
+                reply = self.server.engine.run(self._request(params, body))
+            except QueryError as exc:
+                self._drain(body)
+                self._send_error(exc, query_id)
                 return
-            self._check_path(url.path)
-            params = dict(parse_qsl(url.query, keep_blank_values=True))
-            query_id = params.get("query_id") or query_id
-            body = self._read_body() if self.command == "POST" else b""
-            self._authenticate(params)
-            query = params.get("query", "")
-            binds = {k[6:]: v for k, v in params.items() if k.startswith("param_")}
-            settings = {
+        except BodyError:
+            self.close_connection = True  # the body is broken: nothing more can be read
+            return
+        self._reply(reply, query_id)
+
+    def _drain(self, body: Body) -> None:
+        """Read what the query did not, so the next request on the connection follows it."""
+        try:
+            if not body.broken:
+                body.drain()
+        except QueryError:
+            pass
+        if body.broken:  # unreadable, or undecodable: the connection can't go on
+            self.close_connection = True
+
+    def _request(self, params: dict[str, str], body: Body) -> Request:
+        return Request(
+            query=params.get("query", ""),
+            body=body,
+            fmt=params.get("default_format") or "TabSeparated",
+            database=params.get("database") or self.headers.get("X-ClickHouse-Database"),
+            settings={
                 k: v
                 for k, v in params.items()
                 if k not in TRANSPORT_PARAMS and not k.startswith("param_")
-            }
-            data, fmt, summary = self.server.engine.run(
-                query=query,
-                body=body,
-                fmt=params.get("default_format") or "TabSeparated",
-                database=params.get("database") or self.headers.get("X-ClickHouse-Database"),
-                settings=settings,
-                params=binds,
-            )
-            self._send(
-                200,
-                data,
-                {
-                    "Content-Type": CONTENT_TYPES.get(
-                        fmt,
-                        "text/plain; charset=UTF-8"
-                        if fmt.startswith(("TabSep", "TSV"))
-                        else "application/octet-stream",
-                    ),
-                    "X-ClickHouse-Format": fmt,
-                    "X-ClickHouse-Summary": json.dumps({k: str(v) for k, v in summary.items()}),
-                    "X-ClickHouse-Query-Id": query_id,
-                },
-            )
-        except QueryError as exc:
-            message = str(exc)
-            if not message.startswith("Code:"):
-                message = f"Code: {exc.code}. DB::Exception: {message}"
-            status = HTTP_STATUS_BY_CODE.get(exc.code, 500)
-            self._send(
-                status,
-                (message.rstrip() + "\n").encode(),
-                {
-                    "Content-Type": "text/plain; charset=UTF-8",
-                    "X-ClickHouse-Exception-Code": str(exc.code),
-                    "X-ClickHouse-Query-Id": query_id,
-                },
-            )
+            },
+            params={k[6:]: v for k, v in params.items() if k.startswith("param_")},
+            # the whole result before the answer: asked for, or no chunked answer possible
+            whole=params.get("wait_end_of_query") == "1" or self.request_version != "HTTP/1.1",
+        )
 
-    def _send(self, status: int, data: bytes, headers: dict[str, str]) -> None:
+    def _send_error(self, exc: QueryError, query_id: str) -> None:
+        message = str(exc)
+        if not message.startswith("Code:"):
+            message = f"Code: {exc.code}. DB::Exception: {message}"
+        status = HTTP_STATUS_BY_CODE.get(exc.code, 500)
+        self._send(
+            status,
+            (message.rstrip() + "\n").encode(),
+            {
+                "Content-Type": "text/plain; charset=UTF-8",
+                "X-ClickHouse-Exception-Code": str(exc.code),
+                "X-ClickHouse-Query-Id": query_id,
+            },
+        )
+
+    def _reply(self, reply: Reply, query_id: str) -> None:
+        fmt = reply.fmt
+        headers = {
+            "Content-Type": CONTENT_TYPES.get(
+                fmt,
+                "text/plain; charset=UTF-8"
+                if fmt.startswith(("TabSep", "TSV"))
+                else "application/octet-stream",
+            ),
+            "X-ClickHouse-Format": fmt,
+            "X-ClickHouse-Summary": json.dumps({k: str(v) for k, v in reply.summary.items()}),
+            "X-ClickHouse-Query-Id": query_id,
+        }
+        if reply.rest is None:
+            self._send(200, reply.body, headers)
+            return
+        assert isinstance(reply.body, bytes)
+        try:
+            self._start(200, {**headers, "Transfer-Encoding": "chunked"})
+            reply.rest.send(self._write_chunk, reply.body)
+            self.wfile.write(b"0\r\n\r\n")
+        except QueryError as exc:
+            # The status is sent: as ClickHouse does, the error ends the body, and the
+            # connection closes without the last chunk (the client sees the answer cut short).
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self._write_chunk(f"\n{str(exc).rstrip()}\n".encode())
+        except OSError:
+            self.close_connection = True
+        finally:
+            reply.rest.close()  # the engine let go, whatever happened (idempotent)
+
+    def _write_chunk(self, data: bytes) -> None:
+        if data:
+            self.wfile.write(b"%x\r\n%b\r\n" % (len(data), data))
+
+    def _start(self, status: int, headers: dict[str, str]) -> None:
         self.send_response(
             status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
         )
@@ -450,11 +1017,22 @@ class Handler(BaseHTTPRequestHandler):
             **headers,
             "X-ClickHouse-Server-Display-Name": "chdb-http",
             "X-ClickHouse-Timezone": "UTC",
-            "Content-Length": str(len(data)),
         }.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+
+    def _send(self, status: int, data: bytes | IO[bytes], headers: dict[str, str]) -> None:
+        if isinstance(data, bytes):
+            self._start(status, {**headers, "Content-Length": str(len(data))})
+            self.wfile.write(data)
+            return
+        try:
+            size = data.seek(0, os.SEEK_END)
+            data.seek(0)
+            self._start(status, {**headers, "Content-Length": str(size)})
+            copy_file(data, self.wfile.write)
+        finally:
+            data.close()
 
 
 STOP_TIMEOUT_S = 20.0  # a query still running after this is abandoned at exit

@@ -10,8 +10,9 @@ one piece after truncating its staging table, as before.
 ``remote()``/``remoteSecure()`` from the source (``--execute-on destination``, default), or on
 the source pushing with ``INSERT INTO FUNCTION remote(…)`` (``--execute-on source``). The
 credentials travel inside that query to the server only; nothing logs it. ``--mode client``
-streams the rows through this task in the Native format, block after block, without decoding
-(memory stays bounded whatever the table's size). ``--mode auto`` probes whether the executing
+streams the rows through this task in the Native format without decoding them: the source's
+answer is sent on as the destination's request body as it comes, a MiB at a time (memory stays
+bounded whatever the table's size). ``--mode auto`` probes whether the executing
 server can reach the other one over the native protocol and picks server, else client.
 Every stored column is copied as stored (``MATERIALIZED`` ones too, not recomputed).
 """
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
 
 
 DEFAULT_PARALLEL = 2  # a 2-core node; the chDB endpoint runs one query at a time anyway
+PIECE = 1 << 20  # bytes of the source's answer read, and sent on to the destination, at a time
 CRASH_AFTER = f"{ENV_PREFIX}COPY_CRASH_AFTER"
 
 
@@ -117,12 +119,15 @@ def _remote(server: Server, what: str) -> str:
 
 
 def stream_mover(move: Transfer, partition: str | None) -> None:
-    """Stream the rows through this task in Native format, without decoding them."""
+    """Stream the rows through this task in Native format, without decoding them: the source's
+    response body is sent on as the destination's request body, piece by piece, as it comes."""
     select = f"SELECT {column_list(move.columns)} FROM {move.src.sql}{where(partition)}"
 
     def blocks() -> Iterator[bytes]:
         with move.source.raw_stream(select, fmt="Native") as stream:
-            yield from stream
+            # read(n), not iteration: iterating a response yields *lines*, and Native data
+            # split at every 0x0A byte is thousands of tiny pieces, each one HTTP chunk
+            yield from iter(lambda: stream.read(PIECE), b"")
 
     move.dest.raw_insert(
         move.dst.sql,
