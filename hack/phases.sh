@@ -2,7 +2,8 @@
 # Print the phases a run recorded (hack/lib.sh `phase`) as a table: when each began (from the
 # run's start), how long it took, its name; phases that overlap (the e2e cluster made in the
 # background) show as such by their start and length. A phase begun but never ended failed
-# (or was still running): it is marked, with the time it ran until the last record.
+# (or, run in the background, was cut short by the run's end): it is marked, with the time
+# it ran until then.
 #
 #   phases.sh <file> [run start, seconds since the epoch]
 set -o errexit -o nounset -o pipefail
@@ -20,7 +21,7 @@ main() {
       printf "\n%-7s %8s  %s\n", "start", "took", "phase"
       for (i = 1; i <= n; i++) {
         mark = ""
-        if (i in ended) { took = ended[i] - began[i] } else { took = now - began[i]; mark = "   <- FAILED (never ended)" }
+        if (i in ended) { took = ended[i] - began[i] } else { took = now - began[i]; mark = "   <- never ended: failed, or cut short when the run stopped" }
         printf "%7s %8s  %s%s\n", clock(began[i] - start), span(took), name[i], mark
       }
       printf "%7s %8s  %s\n", "", span(now - start), "the whole run (wall clock; phases may overlap)"

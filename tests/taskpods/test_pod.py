@@ -199,7 +199,18 @@ def test_the_xcom_sidecar_ends_at_once_on_the_deletions_sigterm() -> None:
     assert sidecar["name"] == "airflow-xcom-sidecar"
     assert sidecar["command"] == ["sh", "-c", SIDECAR_SCRIPT]
     for signum in (signal.SIGTERM, signal.SIGINT):
-        proc = subprocess.Popen(sidecar["command"])
-        time.sleep(0.3)  # inside its loop
-        proc.send_signal(signum)
-        assert proc.wait(timeout=5) == 0, f"not trapped: {signum!r}"
+        # As in the pod (PID 1 of its container): default dispositions. A shell started with
+        # a signal ignored (a background job's SIGINT) may not trap it, so none is inherited.
+        proc = subprocess.Popen(sidecar["command"], preexec_fn=default_signals)  # noqa: PLW1509
+        try:
+            time.sleep(0.3)  # inside its loop
+            proc.send_signal(signum)
+            assert proc.wait(timeout=5) == 0, f"not trapped: {signum!r}"
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+def default_signals() -> None:
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+        signal.signal(signum, signal.SIG_DFL)
