@@ -40,7 +40,7 @@ base-images: ## Only make sure the base images exist (pull, or build from Debian
 
 ##@ Test
 
-test: lint test-python test-rust test-elixir images e2e-cluster test-contract test-dags test-integration test-e2e ## Lint + every test level that runs here
+test: prepare lint test-python test-rust test-elixir images e2e-cluster test-contract test-dags test-integration test-e2e ## Lint + every test level that runs here
 
 test-python: ## Python task tests (tasks/python): CLI, and each command against the S3 server and chDB
 	hack/test.sh python
@@ -59,6 +59,9 @@ test-dags: ## DAGs load; every task renders the expected pod; exit codes map (af
 
 test-integration: ## Tests against real services (ClickHouse and the S3 server as containers)
 	hack/test.sh integration
+
+prepare: ## Start the kind node image and the images in the background (later steps wait for them; optional)
+	hack/test.sh prepare
 
 e2e-cluster: ## Start making the e2e cluster in the background (test-e2e waits for it; optional)
 	hack/test.sh e2e-cluster
@@ -111,8 +114,8 @@ kind-down: ## Delete the kind cluster and everything it left behind
 kind-load: ## Load every image `make images` builds into the cluster
 	hack/kind.sh load
 
-kind-node-image: ## Only build (or find) the local kind node image
-	hack/machine/kind-node.sh image
+kind-node-image: ## Only build (or find) the kind node image (pulled where a registry is reachable)
+	hack/kind.sh node-image
 
 ##@ Services
 

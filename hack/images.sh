@@ -144,7 +144,10 @@ main() {
   local cmd="${1:-build}"
   [[ $# -gt 0 ]] && shift
   case "$cmd" in
-    build) build "$@" ;;
+    build)
+      lock images # `make test` may have started the same build in the background
+      build "$@"
+      ;;
     refs) refs ;;
     budgets) budgets ;;
     all-refs) all_refs ;;

@@ -2,6 +2,7 @@
 # The local kind cluster the pipelines and the end-to-end tests run on.
 #
 #   hack/kind.sh up          create the cluster (or reuse a running one); wait until Ready
+#   hack/kind.sh node-image  only make sure the node image exists (pull or build); print it
 #   hack/kind.sh down        delete the cluster, its kubeconfig, and kind's docker network
 #                            when no other kind cluster uses it
 #   hack/kind.sh load [ref…] load images into the node (default: every image `make images` builds)
@@ -27,9 +28,13 @@ KUBECTL_BIN="$KIND_STATE/bin/kubernetes-$K8S_VERSION/kubectl"
 # kind's own "already present" check needs crictl, which the local node image lacks.
 LOADED_FILE="$KIND_STATE/loaded-$CLUSTER"
 
+# The node image's builds (kind-node.sh) hold the kind-node lock: a build started in the
+# background (`make test`) and one asked for here take turns, and the second finds it made.
 tools() {
   if [[ ! -x "$KIND" || ! -x "$KUBECTL_BIN" ]]; then
+    lock kind-node
     phase "kind: tools (kind, kubectl)" "$REPO_ROOT/hack/machine/kind-node.sh" tools
+    unlock kind-node
   fi
 }
 
@@ -54,7 +59,9 @@ node_image() {
     local) ;;
     *) die "expected KIND_NODE to be one of auto, pull, local, got: \"$MODE\"" ;;
   esac
+  lock kind-node
   "$REPO_ROOT/hack/machine/kind-node.sh" image
+  unlock kind-node
 }
 
 cmd_up() {
@@ -128,12 +135,16 @@ main() {
   [[ $# -gt 0 ]] && shift
   case "$cmd" in
     up) cmd_up ;;
+    node-image)
+      tools
+      node_image
+      ;;
     down) cmd_down ;;
     load) cmd_load "$@" ;;
     kubeconfig) echo "$KUBECONFIG_FILE" ;;
     kubectl) tools && kctl "$@" ;;
     status) exists ;;
-    *) die "usage: $0 up|down|load [ref...]|kubeconfig|kubectl ...|status" ;;
+    *) die "usage: $0 up|node-image|down|load [ref...]|kubeconfig|kubectl ...|status" ;;
   esac
 }
 

@@ -97,6 +97,27 @@ image_tag() {
   echo "$sha"
 }
 
+# lock <name> / unlock <name>: take the lock $POLYETL_CACHE/locks/<name> (waiting while another
+# run holds it) / give it back; a script's locks are given back when it exits. Runs that
+# share the cache (a build started in the background by `make test` and the same build in the
+# foreground, two terminals) take turns instead of building the same thing twice at once.
+declare -A POLYETL_LOCKS=()
+lock() {
+  local name="$1" fd
+  mkdir -p "$POLYETL_CACHE/locks"
+  exec {fd}>"$POLYETL_CACHE/locks/$name"
+  if ! flock --nonblock "$fd"; then
+    log "$name: another run is building it; waiting for that run"
+    flock "$fd"
+  fi
+  POLYETL_LOCKS[$name]="$fd"
+}
+unlock() {
+  local fd="${POLYETL_LOCKS[$1]:?unlock $1: not locked}"
+  exec {fd}>&-
+  unset "POLYETL_LOCKS[$1]"
+}
+
 IMAGE_PREFIX="${IMAGE_PREFIX:-polyetl}"
 
 # image_ref <name> <build tag>: the ref of one of this project's images. PostgreSQL is tagged
@@ -154,8 +175,10 @@ debootstrap_rootfs() {
   mkdir -p "$POLYETL_CACHE/debootstrap-debs"
   local args=(--variant=minbase "--cache-dir=$POLYETL_CACHE/debootstrap-debs")
   [[ -n "$include" ]] && args+=("--include=$include")
+  lock debootstrap-debs # one debootstrap at a time fills the shared .deb cache
   heartbeat "debootstrap $(basename "$dir")" to_log "$logfile" run debootstrap "${args[@]}" "$DEBIAN_SUITE" "$dir" "$DEBIAN_MIRROR" ||
     { tail -20 "$logfile" >&2; die "debootstrap failed for $dir (log: $logfile)"; }
+  unlock debootstrap-debs
   # What the official slim images leave out: apt lists, docs, man pages.
   rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/*.bin "$dir"/usr/share/doc/* \
     "$dir"/usr/share/man/* "$dir"/usr/share/info/*

@@ -66,6 +66,11 @@ cmd_install() {
     echo "$BIN"
     return
   fi
+  lock s3-server-build # the tests and the image build may ask for it at once
+  if [[ -x "$BIN" ]]; then
+    echo "$BIN"
+    return
+  fi
   command -v go >/dev/null || die "go is needed to build versitygw (the module asks for go >= 1.25)"
   log "building versitygw $VGW_VERSION (cold: about 2 minutes on 2 cores; cached after)"
   # Module and build caches live in the cache too, so a rebuild (new version, deleted bin)

@@ -6,7 +6,8 @@
 # S3_ENDPOINT_URL and CLICKHOUSE_*_HOST name when they are exported.
 #
 #   test.sh python|rust|elixir|contract|dags|integration|e2e|all
-#   test.sh e2e-cluster   start making the e2e cluster in the background (see below)
+#   test.sh prepare       start the kind node image and the images in the background (below)
+#   test.sh e2e-cluster   start making the e2e cluster in the background (below)
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -40,32 +41,54 @@ integration_tests() {
   (cd "$REPO_ROOT" && run uv run --frozen tox -e integration)
 }
 
-# The e2e cluster takes minutes to create and fill with images, mostly waiting on the node:
-# `test.sh e2e-cluster` (run by `make test` once the images are built) starts that in the
-# background, so it overlaps the contract, dags and integration levels; `test.sh e2e` waits
-# for it, and the e2e fixture then finds the cluster up and the images loaded. Without it
-# the fixture makes both itself: the background start only saves time, it decides nothing.
-E2E_BG_DIR="$POLYETL_CACHE/e2e-cluster"
+# Slow things later levels need are made in the background while earlier levels run:
+# `test.sh prepare` (first in `make test`) starts the kind node image (on a machine without
+# a registry, a Go build of Kubernetes: about 12 minutes cold) and the images; once the
+# images exist, `test.sh e2e-cluster` starts the e2e cluster (made and filled with images,
+# mostly waiting on the node), so it overlaps the contract, dags and integration levels. Each
+# background job logs to $POLYETL_CACHE/background/<job>.log. They only save time and decide
+# nothing: the foreground takes the same locks (hack/lib.sh `lock`), so `make images` waits
+# for a background image build and then finds the images made, and the e2e fixture makes
+# the cluster itself when it isn't there.
+BG_DIR="$POLYETL_CACHE/background"
+
+bg_start() {
+  local job="$1"
+  shift
+  mkdir -p "$BG_DIR"
+  rm -f "$BG_DIR/$job.rc"
+  # shellcheck disable=SC2016 # $1, $2 and $@ expand in the background shell
+  nohup bash -c 'rc=0; "${@:3}" || rc=$?; echo "$rc" >"$1/$2.rc"' _ "$BG_DIR" "$job" "$@" \
+    >"$BG_DIR/$job.log" 2>&1 </dev/null &
+  echo $! >"$BG_DIR/$job.pid"
+  log "$job: started in the background (log: $BG_DIR/$job.log)"
+}
+
+bg_wait() {
+  local job="$1" pid t0=$SECONDS
+  [[ -f "$BG_DIR/$job.pid" ]] || return 0
+  pid="$(cat "$BG_DIR/$job.pid")"
+  rm -f "$BG_DIR/$job.pid"
+  while kill -0 "$pid" 2>/dev/null; do sleep 2; done
+  log "$job: background run ended (exit $(cat "$BG_DIR/$job.rc" 2>/dev/null || echo '?'); waited $((SECONDS - t0)) s); its log ends:"
+  tail -n 20 "$BG_DIR/$job.log" || true
+}
+
+prepare() {
+  bg_start node-image "$REPO_ROOT/hack/kind.sh" node-image
+  bg_start images "$REPO_ROOT/hack/images.sh" build
+}
 
 e2e_cluster_start() {
-  mkdir -p "$E2E_BG_DIR"
-  rm -f "$E2E_BG_DIR/rc"
-  # shellcheck disable=SC2016 # $1 and $2 expand in the background shell
-  KIND_CLUSTER_NAME="${KIND_CLUSTER_NAME:-polyetl-e2e}" nohup bash -c '
-    "$1/hack/kind.sh" up && "$1/hack/kind.sh" load
-    echo $? >"$2/rc"' _ "$REPO_ROOT" "$E2E_BG_DIR" >"$E2E_BG_DIR/log" 2>&1 &
-  echo $! >"$E2E_BG_DIR/pid"
-  log "e2e cluster: being made in the background (log: $E2E_BG_DIR/log)"
+  # shellcheck disable=SC2016 # $1 expands in the background shell
+  bg_start e2e-cluster env KIND_CLUSTER_NAME="${KIND_CLUSTER_NAME:-polyetl-e2e}" \
+    bash -c '"$1/hack/kind.sh" up && "$1/hack/kind.sh" load' _ "$REPO_ROOT"
 }
 
 e2e_cluster_wait() {
-  [[ -f "$E2E_BG_DIR/pid" ]] || return 0
-  local pid t0=$SECONDS
-  pid="$(cat "$E2E_BG_DIR/pid")"
-  rm -f "$E2E_BG_DIR/pid"
-  while kill -0 "$pid" 2>/dev/null; do sleep 2; done
-  log "e2e cluster: background start ended (exit $(cat "$E2E_BG_DIR/rc" 2>/dev/null || echo '?'); waited $((SECONDS - t0)) s); its log:"
-  tail -n 20 "$E2E_BG_DIR/log" || true
+  bg_wait node-image
+  bg_wait images
+  bg_wait e2e-cluster
 }
 
 e2e_tests() {
@@ -75,18 +98,20 @@ e2e_tests() {
 }
 
 main() {
-  [[ $# -eq 1 ]] || die "usage: $0 python|rust|elixir|contract|dags|integration|e2e|e2e-cluster|all"
+  [[ $# -eq 1 ]] || die "usage: $0 python|rust|elixir|contract|dags|integration|e2e|prepare|e2e-cluster|all"
   case "$1" in
     python | rust | elixir | contract | dags | integration | e2e) phase "test: $1" "${1}_tests" ;;
+    prepare) prepare ;;
     e2e-cluster) e2e_cluster_start ;;
     all)
       local level
+      prepare
       for level in python rust elixir; do phase "test: $level" "${level}_tests"; done
       "$REPO_ROOT/hack/images.sh" build
       e2e_cluster_start
       for level in contract dags integration e2e; do phase "test: $level" "${level}_tests"; done
       ;;
-    *) die "expected a test level (python, rust, elixir, contract, dags, integration, e2e, e2e-cluster, all), got: \"$1\"" ;;
+    *) die "expected a test level (python, rust, elixir, contract, dags, integration, e2e, prepare, e2e-cluster, all), got: \"$1\"" ;;
   esac
 }
 

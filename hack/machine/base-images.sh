@@ -84,6 +84,7 @@ ensure() {
 
 main() {
   case "$MODE" in auto | pull | local) ;; *) die "expected BASE_IMAGES to be one of auto, pull, local, got: \"$MODE\"" ;; esac
+  lock base-images
   WORK="$(mktemp -d)"
   ensure "$DEBIAN_IMAGE" build_debian
   ensure "$PYTHON_IMAGE" build_python
