@@ -40,7 +40,7 @@ base-images: ## Only make sure the base images exist (pull, or build from Debian
 
 ##@ Test
 
-test: prepare lint test-python test-rust test-elixir images e2e-cluster test-contract test-dags test-integration test-e2e ## Lint + every test level that runs here
+test: lint test-python test-rust test-elixir images e2e-cluster test-contract test-dags test-integration test-e2e ## Lint + every test level that runs here
 
 test-python: ## Python task tests (tasks/python): CLI, and each command against the S3 server and chDB
 	hack/test.sh python
@@ -59,9 +59,6 @@ test-dags: ## DAGs load; every task renders the expected pod; exit codes map (af
 
 test-integration: ## Tests against real services (ClickHouse and the S3 server as containers)
 	hack/test.sh integration
-
-prepare: ## Start the kind node image and the images in the background (later steps wait for them; optional)
-	hack/test.sh prepare
 
 e2e-cluster: ## Start making the e2e cluster in the background (test-e2e waits for it; optional)
 	hack/test.sh e2e-cluster

@@ -6,7 +6,6 @@
 # S3_ENDPOINT_URL and CLICKHOUSE_*_HOST name when they are exported.
 #
 #   test.sh python|rust|elixir|contract|dags|integration|e2e|all
-#   test.sh prepare       start the kind node image and the images in the background (below)
 #   test.sh e2e-cluster   start making the e2e cluster in the background (below)
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -41,15 +40,17 @@ integration_tests() {
   (cd "$REPO_ROOT" && run uv run --frozen tox -e integration)
 }
 
-# Slow things later levels need are made in the background while earlier levels run:
-# `test.sh prepare` (first in `make test`) starts the kind node image (on a machine without
-# a registry, a Go build of Kubernetes: about 12 minutes cold) and the images; once the
-# images exist, `test.sh e2e-cluster` starts the e2e cluster (made and filled with images,
-# mostly waiting on the node), so it overlaps the contract, dags and integration levels. Each
-# background job logs to $POLYETL_CACHE/background/<job>.log. They only save time and decide
-# nothing: the foreground takes the same locks (hack/lib.sh `lock`), so `make images` waits
-# for a background image build and then finds the images made, and the e2e fixture makes
-# the cluster itself when it isn't there.
+# The e2e cluster takes minutes to create and fill with images, mostly waiting on the node:
+# `test.sh e2e-cluster` (run by `make test` once the images are built) starts that in the
+# background, so it overlaps the contract, dags and integration levels (and, on a machine
+# without a registry, the cold Go build of the kind node image, ~16 minutes, with them);
+# `test.sh e2e` waits for it, and the e2e fixture then finds the cluster up and the images
+# loaded. A background job logs to $POLYETL_CACHE/background/<job>.log. It only saves time
+# and decides nothing: without it the fixture makes the cluster itself, and the builds it
+# runs take locks (hack/lib.sh `lock`) that a foreground run of the same build waits on.
+# Starting the node image's build earlier, at the start of `make test`, was measured to lose
+# time on 2 cores: every phase it overlapped (clippy, dialyzer, the Rust release build) ran
+# 2-4x slower, since all of them are CPU-bound.
 BG_DIR="$POLYETL_CACHE/background"
 
 bg_start() {
@@ -74,22 +75,13 @@ bg_wait() {
   tail -n 20 "$BG_DIR/$job.log" || true
 }
 
-prepare() {
-  bg_start node-image "$REPO_ROOT/hack/kind.sh" node-image
-  bg_start images "$REPO_ROOT/hack/images.sh" build
-}
-
 e2e_cluster_start() {
   # shellcheck disable=SC2016 # $1 expands in the background shell
   bg_start e2e-cluster env KIND_CLUSTER_NAME="${KIND_CLUSTER_NAME:-polyetl-e2e}" \
     bash -c '"$1/hack/kind.sh" up && "$1/hack/kind.sh" load' _ "$REPO_ROOT"
 }
 
-e2e_cluster_wait() {
-  bg_wait node-image
-  bg_wait images
-  bg_wait e2e-cluster
-}
+e2e_cluster_wait() { bg_wait e2e-cluster; }
 
 e2e_tests() {
   # The tests make their own cluster (KIND_CLUSTER_NAME, default polyetl-e2e) and delete it.
@@ -98,20 +90,18 @@ e2e_tests() {
 }
 
 main() {
-  [[ $# -eq 1 ]] || die "usage: $0 python|rust|elixir|contract|dags|integration|e2e|prepare|e2e-cluster|all"
+  [[ $# -eq 1 ]] || die "usage: $0 python|rust|elixir|contract|dags|integration|e2e|e2e-cluster|all"
   case "$1" in
     python | rust | elixir | contract | dags | integration | e2e) phase "test: $1" "${1}_tests" ;;
-    prepare) prepare ;;
     e2e-cluster) e2e_cluster_start ;;
     all)
       local level
-      prepare
       for level in python rust elixir; do phase "test: $level" "${level}_tests"; done
       "$REPO_ROOT/hack/images.sh" build
       e2e_cluster_start
       for level in contract dags integration e2e; do phase "test: $level" "${level}_tests"; done
       ;;
-    *) die "expected a test level (python, rust, elixir, contract, dags, integration, e2e, prepare, e2e-cluster, all), got: \"$1\"" ;;
+    *) die "expected a test level (python, rust, elixir, contract, dags, integration, e2e, e2e-cluster, all), got: \"$1\"" ;;
   esac
 }
 
