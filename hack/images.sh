@@ -145,7 +145,7 @@ main() {
   [[ $# -gt 0 ]] && shift
   case "$cmd" in
     build)
-      lock images # `make test` may have started the same build in the background
+      lock images # another terminal's `make images` or `make demo` may be building them
       build "$@"
       ;;
     refs) refs ;;

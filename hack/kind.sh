@@ -28,8 +28,9 @@ KUBECTL_BIN="$KIND_STATE/bin/kubernetes-$K8S_VERSION/kubectl"
 # kind's own "already present" check needs crictl, which the local node image lacks.
 LOADED_FILE="$KIND_STATE/loaded-$CLUSTER"
 
-# The node image's builds (kind-node.sh) hold the kind-node lock: a build started in the
-# background (`make test`) and one asked for here take turns, and the second finds it made.
+# The node image's builds (kind-node.sh) hold the kind-node lock: the e2e cluster's start in
+# the background (`make test`) and a `make demo` in another terminal take turns, and the
+# second finds the image made.
 tools() {
   if [[ ! -x "$KIND" || ! -x "$KUBECTL_BIN" ]]; then
     lock kind-node

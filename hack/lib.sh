@@ -99,8 +99,8 @@ image_tag() {
 
 # lock <name> / unlock <name>: take the lock $POLYETL_CACHE/locks/<name> (waiting while another
 # run holds it) / give it back; a script's locks are given back when it exits. Runs that
-# share the cache (a build started in the background by `make test` and the same build in the
-# foreground, two terminals) take turns instead of building the same thing twice at once.
+# share the cache (the e2e cluster made in the background by `make test`, `make demo` in
+# another terminal) take turns instead of building the same thing twice at once.
 declare -A POLYETL_LOCKS=()
 lock() {
   local name="$1" fd
