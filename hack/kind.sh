@@ -28,14 +28,21 @@ KUBECTL_BIN="$KIND_STATE/bin/kubernetes-$K8S_VERSION/kubectl"
 # kind's own "already present" check needs crictl, which the local node image lacks.
 LOADED_FILE="$KIND_STATE/loaded-$CLUSTER"
 
-# The node image's builds (kind-node.sh) hold the kind-node lock: the e2e cluster's start in
-# the background (`make test`) and a `make demo` in another terminal take turns, and the
-# second finds the image made.
+# kind_node <command>: hack/machine/kind-node.sh under the kind-node lock, so the e2e
+# cluster's start in the background (`make test`) and a `make demo` in another terminal take
+# turns and the second finds the image made. Its exit status is kept: node_image runs inside
+# $(…), where errexit is off and a later `unlock` would hide a failed build.
+kind_node() {
+  local rc=0
+  lock kind-node
+  "$REPO_ROOT/hack/machine/kind-node.sh" "$@" || rc=$?
+  unlock kind-node
+  return "$rc"
+}
+
 tools() {
   if [[ ! -x "$KIND" || ! -x "$KUBECTL_BIN" ]]; then
-    lock kind-node
-    phase "kind: tools (kind, kubectl)" "$REPO_ROOT/hack/machine/kind-node.sh" tools
-    unlock kind-node
+    phase "kind: tools (kind, kubectl)" kind_node tools
   fi
 }
 
@@ -60,9 +67,7 @@ node_image() {
     local) ;;
     *) die "expected KIND_NODE to be one of auto, pull, local, got: \"$MODE\"" ;;
   esac
-  lock kind-node
-  "$REPO_ROOT/hack/machine/kind-node.sh" image
-  unlock kind-node
+  kind_node image
 }
 
 cmd_up() {

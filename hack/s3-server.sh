@@ -62,10 +62,6 @@ EOF
 # ---------------------------------------------------------------------------------------- install
 
 cmd_install() {
-  if [[ -x "$BIN" ]]; then
-    echo "$BIN"
-    return
-  fi
   lock s3-server-build # the tests and the image build may ask for it at once
   if [[ -x "$BIN" ]]; then
     echo "$BIN"
