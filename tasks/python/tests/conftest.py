@@ -15,6 +15,7 @@ import pytest
 
 from support.fixtures import bucket, chdb_endpoint, s3_client, s3_client_factory, s3_settings
 from tests.inprocess import Outcome, invoke
+from tests.process import console_script
 from tests.sync_servers import seeded, servers
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "RunCli",
     "bucket",
     "chdb_endpoint",
+    "pytask_bin",
     "run_cli",
     "s3_client",
     "s3_client_factory",
@@ -37,3 +39,9 @@ RunCli = Callable[..., Outcome]
 @pytest.fixture
 def run_cli() -> RunCli:
     return invoke
+
+
+@pytest.fixture(scope="session")
+def pytask_bin() -> str:
+    """The real console script (tests.process.run_bin runs it)."""
+    return console_script()

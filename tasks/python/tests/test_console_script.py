@@ -4,30 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import pytest
+from tests.process import run_bin
 
 SECRET = "pw-console-4b1d-never-print-me"
-
-
-@pytest.fixture(scope="module")
-def pytask_bin() -> str:
-    found = shutil.which("pytask", path=str(Path(sys.executable).parent))
-    assert found, "pytask console script is not installed in this environment"
-    return found
-
-
-def run_bin(binary: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    base = {"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1"}
-    return subprocess.run(
-        [binary, *args], env=base | env, capture_output=True, text=True, timeout=60, check=False
-    )
 
 
 def test_selfcheck_process(pytask_bin: str, tmp_path: Path) -> None:
