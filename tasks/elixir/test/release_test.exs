@@ -2,10 +2,9 @@ defmodule Extask.ReleaseTest do
   @moduledoc """
   Runs the real `extask` release, as the image does, in temp dirs.
 
-  setup_all builds it with `MIX_ENV=prod mix release --path <tmp>` (compiled files go to
-  `_build/prod`, the release itself outside the repo; about 2 s once prod is compiled), then
-  every test runs `bin/extask-cli` as an OS process with a clean environment, capturing
-  stdout and stderr apart. Tagged `:release`: `mix test --exclude release` skips them.
+  The release is built once per test run (`ExtaskTest.Release`); every test runs
+  `bin/extask-cli` as an OS process with a clean environment, capturing stdout and stderr
+  apart. Tagged `:release`: `mix test --exclude release` skips them.
   """
   use ExUnit.Case, async: true
 
@@ -17,36 +16,11 @@ defmodule Extask.ReleaseTest do
   @secret "pw-release-4b1d-never-print-me"
 
   setup_all do
-    root = Path.join(System.tmp_dir!(), "extask-release-#{System.unique_integer([:positive])}")
-    on_exit(fn -> File.rm_rf!(root) end)
-
-    {output, status} =
-      System.cmd("mix", ["release", "--overwrite", "--quiet", "--path", root],
-        cd: Path.expand("..", __DIR__),
-        env: [{"MIX_ENV", "prod"}],
-        stderr_to_stdout: true
-      )
-
-    assert status == 0, output
-    %{bin: Path.join([root, "bin", "extask-cli"]), root: root}
+    bin = ExtaskTest.Release.bin!()
+    %{bin: bin, root: bin |> Path.dirname() |> Path.dirname()}
   end
 
-  # Runs the release with only `env` (plus PATH and LANG=C: pods often have no locale).
-  defp extask(bin, args, env \\ %{}) do
-    err_file = Path.join(tmp_dir!("stderr"), "stderr")
-    inherited = for {name, _} <- System.get_env(), do: {name, nil}
-    base = %{"PATH" => System.get_env("PATH"), "LANG" => "C"}
-    env = inherited |> Map.new() |> Map.merge(base) |> Map.merge(env) |> Enum.to_list()
-
-    {stdout, code} =
-      System.cmd("sh", ["-c", ~S(err=$1; shift; exec "$@" 2>"$err"), "sh", err_file, bin | args],
-        env: env
-      )
-
-    stderr = File.read!(err_file)
-    lines = stderr |> String.split("\n", trim: true) |> Enum.map(&Extask.JSON.decode!/1)
-    %{code: code, stdout: stdout, stderr: stderr, lines: lines}
-  end
+  defp extask(bin, args, env \\ %{}), do: ExtaskTest.Release.run(bin, args, env)
 
   test "--help prints usage on stdout and exits 0", %{bin: bin} do
     run = extask(bin, ["--help"])

@@ -72,7 +72,7 @@ defmodule Extask.ConfigTest do
   end
 
   test "usage errors name the flag, the value or the command" do
-    commands = "selfcheck, discover, archive, requeue"
+    commands = Enum.map_join(Extask.Commands.all(), ", ", & &1.name())
     assert usage_error([]) == "expected a command, one of: #{commands}"
     assert usage_error(["--log-level", "info"]) == "expected a command, one of: #{commands}"
     assert usage_error(["nope"]) == ~s(expected a command, one of: #{commands}, got: "nope")
