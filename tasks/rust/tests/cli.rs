@@ -208,3 +208,156 @@ fn sigterm_stops_a_hold_at_once_with_143_and_no_result() {
     assert!(!result.exists());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// `generate` a feed of a shipped provider with bad rows of known kinds, then
+/// `check-mapping` it against the mapping file: the report shows staged rows and every
+/// reason with the generator's counts, and the result (the last line of stdout without
+/// `--result-file`) counts what `transform` would.
+#[test]
+fn check_mapping_reports_what_the_generator_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = [("RSTASK_SCRATCH_DIR", dir.path().to_str().unwrap())];
+    let mapping = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/cobra.toml");
+    let mapping = mapping.to_str().unwrap();
+    let feed = dir.path().join("feed.csv.gz");
+    let generated = dir.path().join("generated.json");
+    let out = rstask(
+        &[
+            "generate",
+            "--provider",
+            "cobra",
+            "--rows",
+            "400",
+            "--seed",
+            "4",
+            "--bad",
+            "wrong_type=0.05,unknown_enum=0.03,duplicate_key=0.02,bad_quoting=0.01",
+            "--gzip",
+            "--output",
+            feed.to_str().unwrap(),
+            "--result-file",
+            generated.to_str().unwrap(),
+        ],
+        &scratch,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let generated: Value = serde_json::from_slice(&std::fs::read(&generated).unwrap()).unwrap();
+
+    let args = [
+        "check-mapping",
+        "--mapping",
+        mapping,
+        "--sample",
+        feed.to_str().unwrap(),
+        "--rows",
+        "3",
+    ];
+    let out = rstask(&args, &scratch);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+    let (report, result) = stdout.trim_end().rsplit_once('\n').unwrap();
+    let result: Value = serde_json::from_str(result).unwrap();
+    assert_eq!(result["command"], "check-mapping");
+    for (name, want) in generated["counts"].as_object().unwrap() {
+        if name != "bytes" {
+            assert_eq!(&result["counts"][name], want, "{name}");
+        }
+    }
+    assert_eq!(result["outputs"]["gzip"], true);
+    let table: Vec<&str> = report
+        .lines()
+        .skip_while(|l| !l.starts_with("First 3 rows as staged"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert_eq!(table.len(), 4, "{report}");
+    assert!(table[0].starts_with("event_id "), "{report}");
+    assert!(table[1].starts_with("cobra:"), "{report}");
+    for reason in ["wrong_type", "unknown_enum", "duplicate_key", "bad_quoting"] {
+        let count = &generated["counts"][format!("quarantined_{reason}")];
+        assert!(count.as_u64().unwrap() > 0, "{reason}");
+        assert!(
+            report.lines().any(|l| l
+                .split_whitespace()
+                .take(2)
+                .eq([reason, &count.to_string()])),
+            "{reason} {count}: {report}"
+        );
+    }
+    let msgs: Vec<Value> = lines(&out);
+    let msgs: Vec<&str> = msgs.iter().map(|l| l["msg"].as_str().unwrap()).collect();
+    assert_eq!(
+        msgs,
+        [
+            "check-mapping started",
+            "transform started (local file)",
+            "check-mapping done"
+        ]
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "scratch left clean"
+    );
+}
+
+#[test]
+fn check_mapping_exits_64_for_a_bad_mapping_and_65_when_nothing_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = [("RSTASK_SCRATCH_DIR", dir.path().to_str().unwrap())];
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings/acme.toml");
+    let mapping = dir.path().join("acme.toml");
+    let text = std::fs::read_to_string(shipped).unwrap();
+    std::fs::write(&mapping, text.replace("Europe/London", "Europe/Lodnon")).unwrap();
+    let feed = dir.path().join("feed.csv");
+    std::fs::write(&feed, "seq,fixture,event\n1,F,GOAL\n").unwrap();
+    let args = [
+        "check-mapping",
+        "--mapping",
+        mapping.to_str().unwrap(),
+        "--sample",
+        feed.to_str().unwrap(),
+    ];
+    let out = rstask(&args, &scratch);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(out.stdout.is_empty());
+    let error = lines(&out).pop().unwrap();
+    assert_eq!(error["error_kind"], "usage");
+    assert!(
+        error["error"]
+            .as_str()
+            .unwrap()
+            .ends_with("columns.occurred_at: expected a time zone name like Europe/London, got: \"Europe/Lodnon\""),
+        "{error}"
+    );
+
+    // the shipped mapping, a sample whose every row is bad: the report, then exit 65
+    std::fs::write(&mapping, &text).unwrap();
+    let header = "seq,fixture,event,time_local,team,player,price_home,price_draw,price_away,goals_home,goals_away";
+    std::fs::write(
+        &feed,
+        format!("{header}\n1,F,GOL,01/07/2026 15:00:00,,,,,,,\n2,F,GOAL,tomorrow,,,,,,,\n"),
+    )
+    .unwrap();
+    let out = rstask(&args, &scratch);
+    assert_eq!(out.status.code(), Some(65));
+    let report = String::from_utf8(out.stdout.clone()).unwrap();
+    assert!(report.contains("No staged rows."), "{report}");
+    assert!(!report.contains("\"status\""), "no result: {report}");
+    let error = lines(&out).pop().unwrap();
+    assert_eq!(error["error_kind"], "permanent");
+    assert_eq!(
+        error["error"],
+        "the mapping stages none of the sample's 2 rows: all quarantined (wrong_type 1, unknown_enum 1)"
+    );
+}

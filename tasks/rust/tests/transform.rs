@@ -1,5 +1,5 @@
-//! `rstask transform` end to end against the project's S3 server: generated feeds of the
-//! three providers in, exact quarantine counts, readable and deterministic Parquet out,
+//! `rstask transform` end to end against the project's S3 server: generated feeds of every
+//! embedded provider in, exact quarantine counts, readable and deterministic Parquet out,
 //! poison objects quarantined with their sidecar, missing objects failing, network errors
 //! as transient.
 
@@ -7,11 +7,13 @@ mod support;
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, TimestampMillisecondType, UInt16Type, UInt64Type};
 use arrow_array::{Array, RecordBatch};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use rstask::transform::mapping::{Format, Mapping, Mappings, Part};
 use serde_json::Value;
 use support::{S3, log_lines, rstask, rstask_result};
 
@@ -93,33 +95,59 @@ fn read_parquet(bytes: bytes::Bytes) -> Vec<RecordBatch> {
     builder.build().unwrap().map(Result::unwrap).collect()
 }
 
+/// The embedded mapping of a provider.
+fn mapping(provider: &str) -> Arc<Mapping> {
+    Mappings::embedded().unwrap().get(provider).unwrap()
+}
+
+fn is_csv(provider: &str) -> bool {
+    matches!(mapping(provider).format, Format::Csv { .. })
+}
+
+/// How the mapping's template starts every event id: `acme-`, `betco:`, `cobra:`.
+fn id_prefix(provider: &str) -> String {
+    mapping(provider)
+        .event_id
+        .iter()
+        .map_while(|part| match part {
+            Part::Text(text) => Some(text.as_str()),
+            Part::Provider => Some(provider),
+            Part::Field(_) => None,
+        })
+        .collect()
+}
+
+/// Every embedded provider (`mappings/*.toml`, so a new one is covered with no edit here),
+/// each with a feed of its format: CSV gzipped with every CSV kind of bad row, NDJSON plain
+/// with every NDJSON kind.
 #[test]
-fn three_providers_exact_counts_readable_and_deterministic() {
+fn every_provider_exact_counts_readable_and_deterministic() {
     let s3 = S3::start();
     let bucket = s3.bucket();
     let dir = tempfile::tempdir().unwrap();
-    let feeds = [
-        ("acme", "raw/acme/2026/11/23/feed-001.csv.gz", CSV_BAD, true),
-        (
-            "betco",
-            "raw/betco/2026/11/23/feed-001.ndjson",
-            JSON_BAD,
-            false,
-        ),
-        (
-            "cobra",
-            "raw/cobra/2026/11/23/feed-001.csv.gz",
-            CSV_BAD,
-            true,
-        ),
-    ];
+    let feeds: Vec<(String, String, &str, bool)> = Mappings::embedded()
+        .unwrap()
+        .providers()
+        .into_iter()
+        .map(|provider| {
+            let csv = is_csv(&provider);
+            let name = if csv {
+                "feed-001.csv.gz"
+            } else {
+                "feed-001.ndjson"
+            };
+            let key = format!("raw/{provider}/2026/11/23/{name}");
+            (provider, key, if csv { CSV_BAD } else { JSON_BAD }, csv)
+        })
+        .collect();
+    assert!(feeds.len() >= 3, "acme, betco and cobra at least");
     let mut expected = Vec::new();
     for (i, (provider, key, bad, gzip)) in feeds.iter().enumerate() {
         let (bytes, result) = generate(provider, 20_000, 11 + i as u64, bad, *gzip, dir.path());
         s3.put(&bucket, key, bytes);
         expected.push(result);
     }
-    let keys: Vec<&str> = feeds.iter().map(|f| f.1).collect();
+    let keys: Vec<&str> = feeds.iter().map(|f| f.1.as_str()).collect();
     manifest(&s3, &bucket, "manifests/test/batch-0001.json", &keys);
 
     let env = s3.env(&bucket);
@@ -151,10 +179,11 @@ fn three_providers_exact_counts_readable_and_deterministic() {
             counts["objects"].as_u64(),
             counts["objects_failed"].as_u64()
         ),
-        (Some(3), Some(0))
+        (Some(feeds.len() as u64), Some(0))
     );
-    assert_eq!(result["outputs"]["staged"].as_array().unwrap().len(), 3);
-    assert_eq!(result["outputs"]["quarantine"].as_array().unwrap().len(), 3);
+    let listed = |name: &str| result["outputs"][name].as_array().unwrap().len();
+    assert_eq!(listed("staged"), feeds.len());
+    assert_eq!(listed("quarantine"), feeds.len());
 
     let mut first_run = Vec::new();
     for ((provider, key, _, _), want) in feeds.iter().zip(&expected) {
@@ -569,13 +598,11 @@ fn check_object(s3: &S3, bucket: &str, provider: &str, key: &str, want: &Value) 
     );
     let batch = &batches[0];
     assert_eq!(batch.column(1).as_string::<i32>().value(0), provider);
+    let prefix = id_prefix(provider);
+    let id = batch.column(0).as_string::<i32>().value(0);
     assert!(
-        batch
-            .column(0)
-            .as_string::<i32>()
-            .value(0)
-            .contains(provider)
-            || provider == "betco"
+        id.starts_with(&prefix),
+        "{provider}: {id} (expected {prefix}…)"
     );
     let occurred = batch.column(4).as_primitive::<TimestampMillisecondType>();
     // the generator starts at 2026-11-21T12:00:00Z, 7 s per row
@@ -583,7 +610,7 @@ fn check_object(s3: &S3, bucket: &str, provider: &str, key: &str, want: &Value) 
         (1_795_262_400_000..1_795_262_400_000 + 20_000 * 7_000 + 1000).contains(&occurred.value(0))
     );
     let lines = batch.column(12).as_primitive::<UInt64Type>();
-    let header = u64::from(provider != "betco");
+    let header = u64::from(is_csv(provider));
     assert!(lines.value(0) > header);
     assert!(
         batch

@@ -29,12 +29,12 @@ use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOption
 use serde_json::Value;
 
 use super::Context;
-use crate::config::{flag_or_env, path, whole_number};
+use crate::config::{Raw, flag_or_env, path, whole_number};
 use crate::error::{Result, TaskError};
 use crate::result::TaskResult;
 use crate::s3::{self, S3Args, S3Settings};
 use crate::transform::Reason;
-use crate::transform::mapping::Mappings;
+use crate::transform::mapping::{Mapping, Mappings};
 use crate::transform::object::{self, Failure, Options, SourceError, Stats};
 
 /// `transform`'s own flags.
@@ -307,51 +307,22 @@ fn execute_local(args: &Args, input: &str, ctx: &Context<'_>) -> Result<TaskResu
         ))
     })?;
     let options = options(args, ctx, &ctx.settings.scratch_dir)?;
-    let input_path = PathBuf::from(input);
     let staged_file = PathBuf::from(output);
     let quarantine_file = args.quarantine_file.as_ref().map_or_else(
         || PathBuf::from(format!("{output}.quarantine.ndjson")),
         PathBuf::from,
     );
-    let file = std::fs::File::open(&input_path).map_err(|e| {
-        TaskError::permanent(format!(
-            "expected --input-file {} to be readable, got: {e}",
-            crate::config::quote(input)
-        ))
-    })?;
-    let bytes = file.metadata().map_or(0, |m| m.len());
-    let name = input_path
-        .file_name()
-        .map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());
-    // The key only names the object (gzip required for a `.gz` name, messages).
-    let key = format!("raw/{provider}/{name}");
-    tracing::info!(
-        input = input,
-        provider,
-        bytes,
-        "transform started (local file)"
-    );
-    let stats = match object::transform_with(
-        file,
-        &key,
+    let input_raw = Raw {
+        value: input.to_owned(),
+        source: "--input-file".to_owned(),
+    };
+    let LocalFile { key, stats, bytes } = transform_file(
+        &input_raw,
         &mapping,
         &staged_file,
         &quarantine_file,
         &options,
-    ) {
-        Ok(stats) => stats,
-        Err(failure) => {
-            remove(&[&staged_file, &quarantine_file]);
-            return Err(match failure {
-                Failure::Object { reason, detail } => {
-                    TaskError::permanent(format!("{input}: {reason}: {detail}"))
-                }
-                Failure::Source(e) | Failure::Local(e) => {
-                    TaskError::Permanent(e.context(format!("transforming {input}")))
-                }
-            });
-        }
-    };
+    )?;
     let quarantine = if stats.rows_quarantined() > 0 {
         Some(quarantine_file.to_string_lossy().into_owned())
     } else {
@@ -369,6 +340,71 @@ fn execute_local(args: &Args, input: &str, ctx: &Context<'_>) -> Result<TaskResu
         },
     );
     totals.into_result("", None)
+}
+
+/// What [`transform_file`] read and wrote.
+#[derive(Debug)]
+pub struct LocalFile {
+    /// The object key the file stands for: `raw/<provider>/<file name>`.
+    pub key: String,
+    /// The transform's counts (and whether the file was gzip).
+    pub stats: Stats,
+    /// The file's size.
+    pub bytes: u64,
+}
+
+/// One local raw file (`input`: the path, and the flag or variable that named it) through
+/// exactly the S3 path's streaming transform ([`object::transform_with`]: reader → lines →
+/// parser → mapping → Parquet writer), no S3: the events into `staged`, the rejected rows
+/// into `quarantine` (both removed on failure). The file stands for the object
+/// `raw/<provider>/<its name>`, so a `.gz` name must hold gzip, as under `raw/`.
+///
+/// # Errors
+/// Permanent when the file cannot be opened, cannot be read as a whole (corrupt gzip, a
+/// header without the mapping's fields: `<input>: <reason>: <detail>`), or the outputs
+/// cannot be written.
+pub fn transform_file(
+    input: &Raw,
+    mapping: &Mapping,
+    staged: &Path,
+    quarantine: &Path,
+    options: &Options,
+) -> Result<LocalFile> {
+    let path = Path::new(&input.value);
+    let file = std::fs::File::open(path).map_err(|e| {
+        TaskError::permanent(format!(
+            "expected {} {} to be readable, got: {e}",
+            input.source,
+            crate::config::quote(&input.value)
+        ))
+    })?;
+    let bytes = file.metadata().map_or(0, |m| m.len());
+    let name = path
+        .file_name()
+        .map_or_else(|| "input".into(), |n| n.to_string_lossy().into_owned());
+    // The key only names the object (gzip required for a `.gz` name, messages).
+    let key = format!("raw/{}/{name}", mapping.provider);
+    tracing::info!(
+        input = input.value.as_str(),
+        provider = mapping.provider.as_str(),
+        bytes,
+        "transform started (local file)"
+    );
+    match object::transform_with(file, &key, mapping, staged, quarantine, options) {
+        Ok(stats) => Ok(LocalFile { key, stats, bytes }),
+        Err(failure) => {
+            remove(&[staged, quarantine]);
+            let input = &input.value;
+            Err(match failure {
+                Failure::Object { reason, detail } => {
+                    TaskError::permanent(format!("{input}: {reason}: {detail}"))
+                }
+                Failure::Source(e) | Failure::Local(e) => {
+                    TaskError::Permanent(e.context(format!("transforming {input}")))
+                }
+            })
+        }
+    }
 }
 
 impl Totals {
@@ -736,12 +772,12 @@ fn remove(files: &[&Path]) {
 }
 
 /// A per-run directory under the scratch dir, removed at the end.
-struct Scratch {
-    dir: PathBuf,
+pub(super) struct Scratch {
+    pub(super) dir: PathBuf,
 }
 
 impl Scratch {
-    fn create(base: &Path) -> Result<Self> {
+    pub(super) fn create(base: &Path) -> Result<Self> {
         let dir = base.join(format!("rstask-transform-{}", std::process::id()));
         std::fs::create_dir_all(&dir).map_err(|e| {
             TaskError::permanent(format!(

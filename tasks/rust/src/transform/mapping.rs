@@ -25,12 +25,9 @@ pub const EVENT_TYPES: [&str; 8] = [
     "penalty",
 ];
 
-/// The mappings shipped in the binary: `(provider, TOML text)`.
-pub const EMBEDDED: [(&str, &str); 3] = [
-    ("acme", include_str!("../../mappings/acme.toml")),
-    ("betco", include_str!("../../mappings/betco.toml")),
-    ("cobra", include_str!("../../mappings/cobra.toml")),
-];
+/// The mappings shipped in the binary: `(provider, TOML text)`, sorted by provider — every
+/// `mappings/<provider>.toml`, listed by `build.rs` (a new file needs no edit here).
+pub const EMBEDDED: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/mappings.rs"));
 
 /// Default valid window of `occurred_at`: `[2000-01-01, 2100-01-01)` UTC.
 pub const DEFAULT_VALID_FROM: &str = "2000-01-01T00:00:00Z";
@@ -614,7 +611,7 @@ impl Mappings {
     /// A message if one of them is invalid (a bug, caught by the unit tests).
     pub fn embedded() -> Result<Self, String> {
         let mut map = BTreeMap::new();
-        for (provider, text) in EMBEDDED {
+        for &(provider, text) in EMBEDDED {
             let mapping = Mapping::parse(text, provider)
                 .map_err(|e| format!("mappings/{provider}.toml: {e}"))?;
             map.insert(provider.to_owned(), Arc::new(mapping));
@@ -685,10 +682,33 @@ source = "ts"
 timestamp = "epoch_millis"
 "#;
 
+    /// The provider of every `mappings/<provider>.toml`, sorted: what `build.rs` embeds.
+    fn mapping_files() -> Vec<String> {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("mappings");
+        let mut providers: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+            .map(|path| path.file_stem().unwrap().to_str().unwrap().to_owned())
+            .collect();
+        providers.sort();
+        providers
+    }
+
+    #[test]
+    fn every_mapping_file_is_embedded() {
+        let providers = Mappings::embedded().unwrap().providers();
+        assert_eq!(providers, mapping_files());
+        for shipped in ["acme", "betco", "cobra"] {
+            assert!(providers.iter().any(|p| p == shipped), "{shipped}");
+        }
+        let listed: Vec<&str> = EMBEDDED.iter().map(|(provider, _)| *provider).collect();
+        assert_eq!(listed, providers);
+    }
+
     #[test]
     fn embedded_mappings_are_valid_and_different() {
         let mappings = Mappings::embedded().unwrap();
-        assert_eq!(mappings.providers(), ["acme", "betco", "cobra"]);
         let acme = mappings.get("acme").unwrap();
         let betco = mappings.get("betco").unwrap();
         let cobra = mappings.get("cobra").unwrap();
@@ -832,7 +852,7 @@ timestamp = "epoch_millis"
             )),
             (true, true, 4096)
         );
-        for (provider, _) in EMBEDDED {
+        for &(provider, _) in EMBEDDED {
             let mapping = Mappings::embedded().unwrap().get(provider).unwrap();
             if let Format::Csv {
                 dialect, multiline, ..
@@ -861,7 +881,10 @@ timestamp = "epoch_millis"
         .unwrap();
         std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
         let mappings = Mappings::with_dir(Some(dir.path())).unwrap();
-        assert_eq!(mappings.providers(), ["acme", "betco", "cobra", "tiny"]);
+        let mut expected = mapping_files();
+        expected.push("tiny".into());
+        expected.sort();
+        assert_eq!(mappings.providers(), expected);
         assert!(mappings.get("acme").unwrap().column(Column::Team).is_none());
         std::fs::write(dir.path().join("bad.toml"), "provider = 1").unwrap();
         let error = Mappings::with_dir(Some(dir.path())).unwrap_err();

@@ -1,6 +1,7 @@
 //! Timestamps: formats (epoch values, RFC 3339, `strftime` patterns), time zones with their
 //! DST rules, and the fast path for simple patterns with its per-hour offset cache.
 
+use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, FixedOffset, LocalResult, NaiveDateTime, Offset, TimeZone, Utc};
 use chrono_tz::Tz;
 
@@ -78,6 +79,10 @@ fn parse_offset(text: &str) -> Option<FixedOffset> {
     FixedOffset::east_opt(sign * (hours * 3600 + minutes * 60))
 }
 
+/// The instant a `strftime` pattern must read back (2026-11-21T12:00:00Z: a whole minute
+/// outside every DST change).
+const READ_BACK_MILLIS: i64 = 1_795_262_400_000;
+
 /// The offset RFC 3339 timestamps are written with by the generator (+01:00).
 const CET: FixedOffset = match FixedOffset::east_opt(3600) {
     Some(offset) => offset,
@@ -132,10 +137,38 @@ impl TimeFormat {
                 "timestamp pattern {format:?} has no offset (%z): give a timezone"
             ));
         }
-        Ok(Self::Pattern {
+        if StrftimeItems::new(format).any(|item| item == Item::Error) {
+            return Err(format!(
+                "expected timestamp to be a strftime pattern chrono knows, got: {format:?} (an unknown or incomplete %-specifier)"
+            ));
+        }
+        let time = Self::Pattern {
             pattern: format.to_owned(),
             zone,
-        })
+        };
+        time.reads_back()?;
+        Ok(time)
+    }
+
+    /// Whether the pattern reads back the time it writes ([`READ_BACK_MILLIS`]): one
+    /// without a whole date or time of day (`%d/%m %H:%M`, `%I` without `%p`) would reject
+    /// every row of a feed as `wrong_type`.
+    fn reads_back(&self) -> Result<(), String> {
+        let Self::Pattern { pattern, .. } = self else {
+            return Ok(());
+        };
+        let written = self.format(READ_BACK_MILLIS);
+        match self.parse_text(&written) {
+            Ok(millis) if millis == READ_BACK_MILLIS => Ok(()),
+            Ok(millis) => Err(format!(
+                "timestamp pattern {pattern:?} reads {written:?}, written for {}, back as {}",
+                rfc3339(READ_BACK_MILLIS),
+                rfc3339(millis)
+            )),
+            Err(e) => Err(format!(
+                "timestamp pattern {pattern:?} cannot read back the times it writes, so every row would be wrong_type: it needs a whole date and a time of day ({e})"
+            )),
+        }
     }
 
     /// Whether this format takes integers (epoch values).
@@ -479,6 +512,33 @@ mod tests {
         );
         assert!(TimeFormat::parse("epoch_millis", Some("UTC")).is_err());
         assert!(TimeFormat::parse("yyyy-mm-dd", None).is_err());
+    }
+
+    #[test]
+    fn patterns_must_be_known_and_read_back_what_they_write() {
+        for (pattern, needle) in [
+            ("%d/%m/%Y %H:%M:%Q", "unknown or incomplete %-specifier"),
+            ("%d/%m/%Y %H:%M:%", "unknown or incomplete %-specifier"),
+            ("%d/%m/%Y", "needs a whole date and a time of day"),
+            ("%H:%M:%S", "needs a whole date and a time of day"),
+            ("%d/%m %H:%M", "needs a whole date and a time of day"),
+            ("%Y-%m-%d %I:%M", "cannot read back"),
+        ] {
+            let error = TimeFormat::parse(pattern, Some("Europe/Berlin")).unwrap_err();
+            assert!(error.contains(needle), "{pattern}: {error}");
+            assert!(
+                error.contains(&format!("{pattern:?}")),
+                "{pattern}: {error}"
+            );
+        }
+        // minutes only, 2-digit years, 12-hour clocks: whole minutes read back
+        for pattern in ["%d.%m.%Y %H:%M", "%d/%m/%y %I:%M %p", "%Y%m%dT%H%M%S"] {
+            let time = TimeFormat::parse(pattern, Some("America/New_York")).unwrap();
+            assert_eq!(
+                time.parse_text(&time.format(READ_BACK_MILLIS)),
+                Ok(READ_BACK_MILLIS)
+            );
+        }
     }
 
     #[test]
