@@ -40,7 +40,7 @@ base-images: ## Only make sure the base images exist (pull, or build from Debian
 
 ##@ Test
 
-test: lint test-python test-rust test-elixir images e2e-cluster test-contract test-dags test-integration test-e2e ## Lint + every test level that runs here
+test: lint test-python test-rust test-elixir images e2e-cluster test-contract test-dags test-template test-integration test-e2e ## Lint + every test level that runs here
 
 test-python: ## Python task tests (tasks/python): CLI, and each command against the S3 server and chDB
 	hack/test.sh python
@@ -56,6 +56,9 @@ test-contract: ## Every task image honours docs/task-contract.md (after `make im
 
 test-dags: ## DAGs load; every task renders the expected pod; exit codes map (after `make images`)
 	hack/test.sh dags
+
+test-template: ## The generators: provider, commands, pipeline made in a copy of the repo, which runs its gates
+	hack/test.sh template
 
 test-integration: ## Tests against real services (ClickHouse and the S3 server as containers)
 	hack/test.sh integration
@@ -77,6 +80,17 @@ lint-rust: ## cargo fmt --check + clippy -D warnings
 
 lint-elixir: ## mix format --check-formatted + compile --warnings-as-errors + dialyzer
 	hack/lint.sh elixir
+
+##@ Extend (generators: docs/extending.md; python -m scaffold --help for every option)
+
+new-command: ## A task command + its tests: LANGUAGE=python|rust|elixir NAME=tally FLAGS='limit:int mode:choice(a|b)=a' [SUMMARY='…']
+	uv run --frozen python -m scaffold command '$(LANGUAGE)' '$(NAME)' $(foreach f,$(FLAGS),--flag '$(f)') $(if $(SUMMARY),--summary '$(SUMMARY)')
+
+new-pipeline: ## A DAG chaining commands, one mapped: NAME=flow STEPS='python:selfcheck; rust:tally --window-size 5' [MAPPED=task_id]
+	uv run --frozen python -m scaffold pipeline '$(NAME)' --steps '$(STEPS)' $(if $(MAPPED),--mapped '$(MAPPED)') $(if $(SUMMARY),--summary '$(SUMMARY)')
+
+new-provider: ## A provider feed's mapping for s3_ingest: NAME=zeta ARGS='--format csv --delimiter "|" …'
+	uv run --frozen python -m scaffold provider '$(NAME)' $(ARGS)
 
 ##@ Benchmarks
 
@@ -123,5 +137,6 @@ s3-stop: ## Stop the local S3 server
 	hack/s3-server.sh stop
 
 .PHONY: help setup images base-images test test-python test-rust test-elixir test-contract e2e-cluster \
-	test-dags test-integration test-e2e lint lint-python lint-rust lint-elixir kind-up kind-down kind-load \
-	kind-node-image s3-start s3-stop bench bench-pods demo deploy airflow-ui airflow-dags
+	test-dags test-template test-integration test-e2e lint lint-python lint-rust lint-elixir kind-up kind-down kind-load \
+	kind-node-image s3-start s3-stop bench bench-pods demo deploy airflow-ui airflow-dags new-command \
+	new-pipeline new-provider

@@ -41,7 +41,8 @@ heartbeat() {
 # phase <name> <command...>: run the command as one timed phase of a run. When POLYETL_PHASES
 # names a file (.ci/run sets it), a "begin" and an "end" line go there, and hack/phases.sh
 # prints them as a table. A failing command ends the script (errexit) before its "end": the
-# table shows that phase as failed. Never call it after || or && (errexit would be off).
+# table shows that phase as failed. POLYETL_PHASE_PREFIX, when set, starts every name (the
+# template test's copy marks its phases "template: ..."). Never call it after || or && (errexit would be off).
 phase() {
   local name="$1"
   shift
@@ -51,7 +52,7 @@ phase() {
 }
 phase_mark() {
   [[ -n "${POLYETL_PHASES:-}" ]] || return 0
-  printf '%s\t%s\t%s\n' "$(date +%s.%N)" "$1" "$2" >>"$POLYETL_PHASES"
+  printf '%s\t%s\t%s%s\n' "$(date +%s.%N)" "$1" "${POLYETL_PHASE_PREFIX:-}" "$2" >>"$POLYETL_PHASES"
 }
 
 # to_log <file> <command...>: the command's output (both streams) into the file.

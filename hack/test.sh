@@ -5,7 +5,7 @@
 # integration starts them as containers (testcontainers, docs/testing.md), or uses the servers
 # S3_ENDPOINT_URL and CLICKHOUSE_*_HOST name when they are exported.
 #
-#   test.sh python|rust|elixir|contract|dags|integration|e2e|all
+#   test.sh python|rust|elixir|contract|dags|template|integration|e2e|all
 #   test.sh e2e-cluster   start making the e2e cluster in the background (below)
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -32,6 +32,11 @@ contract_tests() {
 
 dags_tests() {
   (cd "$REPO_ROOT" && run uv run --frozen tox -e dags)
+}
+
+template_tests() {
+  # The generators' output, proven in a copy of the repository (hack/template-test.sh).
+  "$REPO_ROOT/hack/template-test.sh"
 }
 
 integration_tests() {
@@ -90,18 +95,18 @@ e2e_tests() {
 }
 
 main() {
-  [[ $# -eq 1 ]] || die "usage: $0 python|rust|elixir|contract|dags|integration|e2e|e2e-cluster|all"
+  [[ $# -eq 1 ]] || die "usage: $0 python|rust|elixir|contract|dags|template|integration|e2e|e2e-cluster|all"
   case "$1" in
-    python | rust | elixir | contract | dags | integration | e2e) phase "test: $1" "${1}_tests" ;;
+    python | rust | elixir | contract | dags | template | integration | e2e) phase "test: $1" "${1}_tests" ;;
     e2e-cluster) e2e_cluster_start ;;
     all)
       local level
       for level in python rust elixir; do phase "test: $level" "${level}_tests"; done
       "$REPO_ROOT/hack/images.sh" build
       e2e_cluster_start
-      for level in contract dags integration e2e; do phase "test: $level" "${level}_tests"; done
+      for level in contract dags template integration e2e; do phase "test: $level" "${level}_tests"; done
       ;;
-    *) die "expected a test level (python, rust, elixir, contract, dags, integration, e2e, e2e-cluster, all), got: \"$1\"" ;;
+    *) die "expected a test level (python, rust, elixir, contract, dags, template, integration, e2e, e2e-cluster, all), got: \"$1\"" ;;
   esac
 }
 

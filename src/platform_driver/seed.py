@@ -15,6 +15,7 @@ import json
 import subprocess
 import tempfile
 import time
+import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +29,23 @@ COMMON_BAD = (
     "duplicate_key=0.003,unknown_enum=0.002,invalid_utf8=0.001"
 )
 BAD = {
-    "acme": COMMON_BAD + ",bad_quoting=0.002,wrong_field_count=0.002",
-    "betco": COMMON_BAD + ",bad_json=0.002",
-    "cobra": COMMON_BAD + ",bad_quoting=0.002,wrong_field_count=0.002",
+    "csv": COMMON_BAD + ",bad_quoting=0.002,wrong_field_count=0.002",
+    "ndjson": COMMON_BAD + ",bad_json=0.002",
 }
-SUFFIX = {"acme": "csv", "betco": "ndjson", "cobra": "csv"}
+# Every provider rstask embeds: one mapping file each (a new one joins the demo by itself).
+MAPPINGS_DIR = Path(__file__).resolve().parents[2] / "tasks" / "rust" / "mappings"
+SHIPPED_PROVIDERS = ("acme", "betco", "cobra")
+
+
+def provider_format(provider: str) -> str:
+    """``csv`` or ``ndjson``: the format its mapping reads (the key's suffix, the bad kinds)."""
+    with (MAPPINGS_DIR / f"{provider}.toml").open("rb") as file:
+        return str(tomllib.load(file)["format"])
+
+
+def providers() -> list[str]:
+    """Every provider with a mapping, sorted."""
+    return sorted(path.stem for path in MAPPINGS_DIR.glob("*.toml"))
 
 
 @dataclass(frozen=True)
@@ -58,7 +71,7 @@ class Feed:
         name = f"feed-{self.seed:04d}"
         name += f"-r{self.revision}" if self.revision else ""
         name += "-cut" if self.poison else ""
-        name += f".{SUFFIX[self.provider]}" + (".gz" if self.gzip else "")
+        name += f".{provider_format(self.provider)}" + (".gz" if self.gzip else "")
         return f"raw/{self.provider}/{self.day}/{name}"
 
 
@@ -70,8 +83,9 @@ class GeneratedFeed:
     ids: tuple[str, ...] = field(default=(), repr=False)  # event ids of the good rows
 
 
-# The demo's feeds: three providers, plain and gzip, ~60k rows in all; a corrected
-# re-delivery of seed 2's events; one object cut short (quarantined whole).
+# The demo's feeds: the shipped providers, plain and gzip, ~60k rows in all; a corrected
+# re-delivery of seed 2's events; one object cut short (quarantined whole); and 5,000 rows of
+# every other provider that has a mapping (one made with `make new-provider`, say).
 DEMO_FEEDS = (
     Feed("acme", 20_000, seed=1),
     Feed("acme", 10_000, seed=2, gzip=True),
@@ -79,6 +93,10 @@ DEMO_FEEDS = (
     Feed("betco", 15_000, seed=3, gzip=True),
     Feed("betco", 2_000, seed=5, gzip=True, poison=True),
     Feed("cobra", 15_000, seed=4),
+    *(
+        Feed(provider, 5_000, seed=100 + n, gzip=True)
+        for n, provider in enumerate(p for p in providers() if p not in SHIPPED_PROVIDERS)
+    ),
 )
 
 
@@ -98,7 +116,7 @@ def generate(image: str, feeds: Iterable[Feed], out_dir: Path) -> list[Generated
             "--seed",
             str(feed.seed),
             "--bad",
-            BAD[feed.provider],
+            BAD[provider_format(feed.provider)],
             "--output",
             f"/out/{name}",
             "--result-file",
