@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException, Airfl
 from kubernetes.client import models as k8s
 
 from taskpods import ElixirTask, PythonJob, RustTask, SecretEnv, Size
-from taskpods.pod import SIDECAR_SCRIPT, raise_by_contract
+from taskpods.pod import SIDECAR_SCRIPT, raise_by_contract, start_wait_over
 from tests.taskpods.conftest import TAG, render, settings
 
 
@@ -101,8 +101,9 @@ def test_node_pool_sets_affinity_and_toleration() -> None:
     assert task.backoff_limit == 0  # retries stay Airflow's, so exit codes keep their meaning
 
 
-def test_a_started_pod_is_noticed_within_a_second_and_a_task_may_say_otherwise() -> None:
-    """The provider checks a starting pod every 5 s unless told; a task's own value wins."""
+def test_the_provider_polls_a_long_start_each_second_and_a_task_may_say_otherwise() -> None:
+    """After the start watch, the provider checks a starting pod every 5 s unless told; a
+    task's own value wins."""
     with DAG("startup"):
         quick = RustTask(task_id="quick", command=["selfcheck"], settings=settings())
         patient = RustTask(
@@ -116,6 +117,38 @@ def test_a_started_pod_is_noticed_within_a_second_and_a_task_may_say_otherwise()
     assert patient.startup_check_interval_seconds == 10
     assert job.startup_check_interval_seconds == 1
     assert job.job_poll_interval == 1
+
+
+def waiting(reason: str, message: str = "") -> k8s.V1Pod:
+    """A pending pod whose container waits for ``reason``, as the kubelet reports it."""
+    state = k8s.V1ContainerState(
+        waiting=k8s.V1ContainerStateWaiting(reason=reason, message=message)
+    )
+    status = k8s.V1ContainerStatus(
+        name="base", image="i", image_id="", ready=False, restart_count=0, state=state
+    )
+    return k8s.V1Pod(status=k8s.V1PodStatus(phase="Pending", container_statuses=[status]))
+
+
+@pytest.mark.parametrize(
+    ("pod", "over"),
+    [
+        (waiting("ContainerCreating"), False),
+        (waiting("ErrImagePull", "pull QPS exceeded"), False),  # the kubelet retries it
+        (k8s.V1Pod(status=k8s.V1PodStatus(phase="Unknown")), False),
+        (k8s.V1Pod(status=None), False),  # just created: no status yet
+        (waiting("ErrImagePull", "docker.io/polyetl/rstask:v9: not found"), True),
+        (waiting("InvalidImageName", 'couldn\'t parse image name "rstask:UPPER"'), True),
+        (waiting("ErrImageNeverPull"), True),
+        (k8s.V1Pod(status=k8s.V1PodStatus(phase="Running")), True),
+        (k8s.V1Pod(status=k8s.V1PodStatus(phase="Succeeded")), True),
+        (k8s.V1Pod(status=k8s.V1PodStatus(phase="Failed")), True),
+    ],
+)
+def test_the_start_watch_ends_where_the_providers_wait_would(pod: k8s.V1Pod, over: bool) -> None:
+    """The watch hands over to the provider's check, which then decides (and words the error):
+    it must stop for what the provider stops for and wait where the provider waits."""
+    assert start_wait_over(pod) is over
 
 
 def test_bad_size_is_refused() -> None:
