@@ -11,11 +11,15 @@
 # image generates. The checkout is only read. The copy and its images are removed at the end,
 # pass or fail.
 #
+# The copy's cargo builds go to a target directory of their own: one shared with the checkout
+# would be wrong, not just slow (cargo keys a workspace's artifacts by paths relative to it and
+# by mtimes, so each side would take the other's fresh build for its own). It starts as a copy
+# of the checkout's, so only the copy's own crate is compiled, never the dependencies again.
+#
 # The provider differs from the shipped ones in its format details (a '|' delimiter, a
 # day-first local timestamp, New York time), so the test proves the generator, not a renamed
-# copy of a shipped mapping. The copy's cargo builds go to their own target directory in the
-# cache (the same path each run, so its dependencies stay compiled); the Elixir PLT and the
-# S3 server binary come from the shared cache as for the checkout.
+# copy of a shipped mapping. The Elixir PLT and the S3 server binary come from the shared
+# cache as for the checkout.
 set -o errexit -o nounset -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -32,10 +36,23 @@ copy_worktree() {
     xargs -0 cp --parents --no-dereference --target-directory="$dir")
 }
 
+CARGO_TARGET="$POLYETL_CACHE/cargo-target-template"
+
+# The copy's cargo target directory, first made from the checkout's (mtimes kept: its
+# dependencies stay fresh; the copy's newer sources rebuild its own crate).
+seed_cargo_target() {
+  local checkout="${CARGO_TARGET_DIR:-$POLYETL_CACHE/cargo-target}"
+  if [[ ! -d "$CARGO_TARGET" && -d "$checkout" ]]; then
+    rm -rf "$CARGO_TARGET.tmp"
+    run cp -a "$checkout" "$CARGO_TARGET.tmp"
+    mv "$CARGO_TARGET.tmp" "$CARGO_TARGET"
+  fi
+}
+
 # in_copy <command...>: run a command in the copy, its phases marked "template: ...".
 in_copy() {
   (cd "$TEMPLATE_DIR" && run env TAG="$TEMPLATE_TAG" POLYETL_PHASE_PREFIX="template: " \
-    CARGO_TARGET_DIR="$POLYETL_CACHE/cargo-target-template" "$@")
+    CARGO_TARGET_DIR="$CARGO_TARGET" "$@")
 }
 
 generate() {
@@ -99,6 +116,7 @@ main() {
   trap cleanup EXIT
   phase "template: copy the repository" copy_worktree "$TEMPLATE_DIR"
   phase "template: generate" generate
+  seed_cargo_target
   in_copy make lint test-python test-rust test-elixir
   in_copy hack/images.sh build python rust elixir
   in_copy make test-contract test-dags
