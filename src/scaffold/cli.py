@@ -23,6 +23,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Each language's generator: a module scaffold.<language> with add_command(plan, name, flags,
 # summary) and format_files(root, paths).
 LANGUAGES = ("python", "rust", "elixir")
+SUMMARY_MAX = 72  # a --help line, a description, a doc comment: short enough for each
 
 
 def parser() -> argparse.ArgumentParser:
@@ -132,9 +133,10 @@ def summary_of(raw: str | None, name: Name) -> str:
     if raw is None:
         return f"{name.words.capitalize()}."
     text = " ".join(raw.split())
-    if not text or any(c in text for c in '"\\`#{}'):
+    if not text or len(text) > SUMMARY_MAX or any(c in text for c in '"\\`#{}'):
         raise ScaffoldError(
-            f"expected a one-line summary without quotes, backslashes, backticks, # or braces, "
+            f"expected a one-line summary of at most {SUMMARY_MAX} characters, without quotes, "
+            "backslashes, backticks, # or braces, "
             f"got: {raw!r}"
         )
     return text if text.endswith(".") else text + "."

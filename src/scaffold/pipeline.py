@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,13 @@ from scaffold.names import Name
 from scaffold.plan import Plan
 
 TOOLS = {"python": "pytask", "rust": "rstask", "elixir": "extask"}
+WIDTH = 96  # the docstring's lines, within the linters' 100
+CONTRACT = (
+    "Each step is one task pod running its command, as `docs/task-contract.md` says: its JSON "
+    "log lines are the task's log, its result the task's XCom, its exit code the task's "
+    "outcome (64 and 65 fail without retries, 99 skips). `image_tag` and `images` pick the "
+    "images of a run; `task_args` replaces a step's command line for one run, e.g.:"
+)
 OPERATORS = {"python": "PythonTask", "rust": "RustTask", "elixir": "ElixirTask"}
 
 
@@ -58,10 +66,6 @@ class Step:
     def runs(self) -> list[list[str]]:
         return [self.argv[1:]]
 
-    @property
-    def example_json(self) -> str:
-        return json.dumps(self.argv, ensure_ascii=False)
-
 
 def parse_steps(root: Path, raws: list[str], mapped: str | None) -> list[Step]:
     """``LANGUAGE:COMMAND [ARG...]`` each, in order; the mapped one named by task id (default:
@@ -86,8 +90,11 @@ def parse_steps(root: Path, raws: list[str], mapped: str | None) -> list[Step]:
                 f"step {raw!r}: expected a {TOOLS[language]} command ({', '.join(known)}), "
                 f"got: {argv[0] if argv else ''!r}"
             )
-        if any(not arg.isprintable() for arg in argv):
-            raise ScaffoldError(f"step {raw!r}: expected printable arguments, got: {argv!r}")
+        if any(not arg.isprintable() or "\\" in arg or '"""' in arg for arg in argv):
+            raise ScaffoldError(
+                f'step {raw!r}: expected printable arguments without backslashes or """, '
+                f"got: {argv!r}"
+            )
         task_id = Name.parse(argv[0], "command name").snake
         taken = {s.task_id for s in steps}
         task_id = next(
@@ -103,6 +110,40 @@ def parse_steps(root: Path, raws: list[str], mapped: str | None) -> list[Step]:
     return [Step(s.language, s.argv, s.task_id, s.task_id == target) for s in steps]
 
 
+def fill(text: str, indent: str = "") -> list[str]:
+    """``text`` wrapped to ``WIDTH``, words never broken (a long one gets a line of its own)."""
+    return textwrap.wrap(
+        text,
+        WIDTH,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
+
+
+def docstring(summary: str, steps: list[Step]) -> dict[str, object]:
+    """The DAG's doc_md, wrapped: the summary, the steps, the contract, an example run."""
+    lines: list[str] = []
+    for n, step in enumerate(steps, 1):
+        item = f"{n}. **{step.task_id}** — `{step.tool} {step.shown}`"
+        if step.mapped:
+            item += (
+                f", one pod per entry of the Param `{step.task_id}_runs` (each entry: that "
+                "pod's extra arguments)"
+            )
+        lines += fill(item, "   ")
+    plain = next((s for s in steps if not s.mapped), steps[0])
+    example = json.dumps({"task_args": {plain.task_id: plain.argv}}, ensure_ascii=False)
+    if len(example) > WIDTH - 4:
+        example = json.dumps({"task_args": {plain.task_id: plain.argv}}, indent=2)
+    return {
+        "summary": "\n".join(fill(summary)),
+        "steps": lines,
+        "contract": "\n".join(fill(CONTRACT)),
+        "example": example.splitlines(),
+    }
+
+
 def add_pipeline(plan: Plan, name: Name, steps: list[Step], summary: str) -> None:
     if (plan.root / "dags" / f"{name.snake}.py").exists():
         raise ScaffoldError(f"expected a new pipeline, got one dags/ has: {name.snake!r}")
@@ -116,4 +157,5 @@ def add_pipeline(plan: Plan, name: Name, steps: list[Step], summary: str) -> Non
         steps=steps,
         mapped=mapped,
         operators=sorted({s.operator for s in steps}),
+        doc=docstring(summary, steps),
     )

@@ -90,7 +90,7 @@ def test_a_reshaped_registry_exits_65_and_writes_nothing(
 
 
 def test_a_python_command_is_registered_once_in_order(root: Path) -> None:
-    assert run(root, "command", "python", "score-events", "--flag", "n:int=5") == 0
+    assert run(root, "command", "python", "probe-count", "--flag", "n:int=5") == 0
     registry = (root / REGISTRIES[0]).read_text()
     tree = ast.parse(registry)
     [imported] = [
@@ -98,14 +98,14 @@ def test_a_python_command_is_registered_once_in_order(root: Path) -> None:
     ]
     names = [alias.name for alias in imported.names]
     assert names == sorted(names)
-    assert "score_events" in names
-    entry = '"score-events": _from_module("score-events", score_events),'
+    assert "probe_count" in names
+    entry = '"probe-count": _from_module("probe-count", probe_count),'
     assert registry.count(entry) == 1
     # the last entry of COMMANDS: --help lists commands in the registry's order
     assert registry.rstrip().endswith(entry + "\n}")
-    assert (root / "tasks/python/src/pytask/commands/score_events.py").is_file()
-    assert (root / "tasks/python/tests/commands/test_score_events.py").is_file()
-    assert run(root, "command", "python", "score_events", "--flag", "n:int") == 64  # exists now
+    assert (root / "tasks/python/src/pytask/commands/probe_count.py").is_file()
+    assert (root / "tasks/python/tests/commands/test_probe_count.py").is_file()
+    assert run(root, "command", "python", "probe_count", "--flag", "n:int") == 64  # exists now
 
 
 def test_a_pipeline_chains_existing_commands_with_one_step_mapped(root: Path) -> None:
@@ -118,3 +118,16 @@ def test_a_pipeline_chains_existing_commands_with_one_step_mapped(root: Path) ->
     assert 'PythonTask(task_id="selfcheck", command=["selfcheck", "--hold", "0"])' in source
     assert "chain(selfcheck, selfcheck_2, selfcheck_3)" in source
     assert run(root, "pipeline", "flow", "--steps", "python:selfcheck; rust:selfcheck") == 64
+
+
+def test_a_pipeline_with_long_arguments_stays_within_the_line_length(root: Path) -> None:
+    """Long step lines and examples are wrapped (ruff's E501 would fail the lint gate)."""
+    args = " ".join(f"--option-{n} value-{n}-with-some-length" for n in range(8))
+    steps = f"python:selfcheck {args}; rust:selfcheck {args}"
+    assert run(root, "pipeline", "long_flow", "--steps", steps, "--summary", "x" * 72) == 0
+    source = (root / "dags/long_flow.py").read_text()
+    ast.parse(source)
+    assert max(len(line) for line in source.splitlines()) <= 100
+    assert run(root, "pipeline", "other", "--steps", steps, "--summary", "x" * 73) == 64
+    quotes = 'python:selfcheck \'a"""b\'; rust:selfcheck'
+    assert run(root, "pipeline", "other", "--steps", quotes) == 64
