@@ -221,15 +221,22 @@ def doctest_of_outputs(module: str, flags: list[ExFlag]) -> list[str]:
     ]
 
 
+def commands(root: Path) -> dict[str, Path]:
+    """The name each command module answers to, and its file (sorted by file)."""
+    return {
+        match["name"]: path
+        for path in sorted((root / COMMANDS_DIR).glob("*.ex"))
+        for match in NAME_DEF.finditer(path.read_text())
+    }
+
+
 def check_name_is_new(root: Path, name: Name) -> None:
     """Refuse a command name another command module already answers to."""
-    for path in sorted((root / COMMANDS_DIR).glob("*.ex")):
-        for match in NAME_DEF.finditer(path.read_text()):
-            if match["name"] == name.kebab:
-                raise ScaffoldError(
-                    f"expected a new command, got one extask has: {name.kebab!r} "
-                    f"({path.relative_to(root)})"
-                )
+    path = commands(root).get(name.kebab)
+    if path is not None:
+        raise ScaffoldError(
+            f"expected a new command, got one extask has: {name.kebab!r} ({path.relative_to(root)})"
+        )
 
 
 def register(text: str, name: Name) -> str:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
 import json
-import re
 import shlex
 import textwrap
 from dataclasses import dataclass
@@ -25,18 +25,9 @@ OPERATORS = {"python": "PythonTask", "rust": "RustTask", "elixir": "ElixirTask"}
 
 
 def known_commands(root: Path, language: str) -> list[str]:
-    """The commands a tool has, read from its registry (no build needed)."""
-    if language == "python":
-        text = (root / "tasks/python/src/pytask/commands/__init__.py").read_text()
-        return re.findall(r'^\s*"([a-z0-9-]+)": _from_module\(', text, re.MULTILINE)
-    if language == "rust":
-        text = (root / "tasks/rust/src/commands/mod.rs").read_text()
-        return re.findall(r'Self::\w+\(_\) => "([a-z0-9-]+)"', text)
-    return [
-        match[1]
-        for path in sorted((root / "tasks/elixir/lib/extask/commands").glob("*.ex"))
-        if (match := re.search(r'def name, do: "([a-z0-9-]+)"', path.read_text()))
-    ]
+    """The commands a tool has, read from its registry by that language's generator."""
+    module = importlib.import_module(f"scaffold.{language}")
+    return list(module.commands(root))
 
 
 @dataclass(frozen=True)

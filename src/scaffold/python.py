@@ -15,6 +15,7 @@ REGISTRY = f"{PROJECT}/src/pytask/commands/__init__.py"
 IMPORT = re.compile(r"^from pytask\.commands import (\([^)]*\)|[^\n]*)$", re.MULTILINE)
 PY_TYPES = {"text": "str", "int": "int"}
 COMMANDS = "COMMANDS: dict[str, Command] = {"
+ENTRY = re.compile(r'^\s*"([a-z0-9-]+)": _from_module\(', re.MULTILINE)
 # Names the generated module defines or imports: a choice flag's enum takes another.
 TAKEN = frozenset({"Settings", "Context", "TaskResult", "ENV_PREFIX"})
 
@@ -45,6 +46,11 @@ def add_command(plan: Plan, name: Name, flags: tuple[Flag, ...], summary: str) -
         f"{PROJECT}/tests/commands/test_{name.snake}.py", "python/test_command.py.j2", **values
     )
     plan.edit(REGISTRY, lambda text: register(text, name))
+
+
+def commands(root: Path) -> list[str]:
+    """The commands pytask registers, in ``COMMANDS`` order."""
+    return ENTRY.findall((root / REGISTRY).read_text())
 
 
 def enum_name(flag: Flag) -> str:

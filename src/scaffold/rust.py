@@ -293,6 +293,12 @@ def rust_str(text: str) -> str:
     return f'r#"{text}"#' if '"' in text else f'"{text}"'
 
 
+def commands(root: Path) -> list[str]:
+    """The commands rstask has, in ``Command::name``'s order (empty if it was reshaped)."""
+    match = NAME_MATCH.search((root / REGISTRY).read_text())
+    return re.findall(r'=> "([^"]+)"', match["arms"]) if match else []
+
+
 def check_command_name(root: Path, name: Name) -> None:
     """Refuse names the crate can't take as a module or a test target."""
     crates = {"std", "core", "alloc"}
