@@ -8,8 +8,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$POLYETL_CACHE/cargo-target}"
 
 python_lint() {
-  # Root (tests/, dags/, hack/) and tasks/python, each with its own locked tools.
-  (cd "$REPO_ROOT" && run uv run --frozen tox -e lint)
+  # Root (tests/, dags/, hack/) and tasks/python, each with its own locked tools. mypy's
+  # caches live in the shared cache dir (tox.ini), so a fresh clone's mypy is incremental.
+  (cd "$REPO_ROOT" && POLYETL_MYPY_CACHE="${POLYETL_MYPY_CACHE:-$POLYETL_CACHE/mypy}" \
+    run uv run --frozen tox -e lint)
 }
 
 rust_lint() (
