@@ -40,7 +40,8 @@ base-images: ## Only make sure the base images exist (pull, or build from Debian
 
 ##@ Test
 
-test: lint test-python test-rust test-elixir images e2e-cluster test-contract test-dags test-template test-integration test-e2e ## Lint + every test level that runs here
+test: export POLYETL_TEMPLATE_BACKGROUND = 1
+test: lint test-python test-rust test-elixir images e2e-cluster template-start test-contract test-dags test-integration test-e2e test-template ## Lint + every test level that runs here
 
 test-python: ## Python task tests (tasks/python): CLI, and each command against the S3 server and chDB
 	hack/test.sh python
@@ -65,6 +66,9 @@ test-integration: ## Tests against real services (ClickHouse and the S3 server a
 
 e2e-cluster: ## Start making the e2e cluster in the background (test-e2e waits for it; optional)
 	hack/test.sh e2e-cluster
+
+template-start: ## Start the template test in the background, niced (test-template waits for it)
+	hack/test.sh template-start
 
 test-e2e: ## On a real kind cluster (made and deleted by the tests; node image cached)
 	hack/test.sh e2e
@@ -136,7 +140,7 @@ s3-start: ## Start the local S3 server (prints where its env file is)
 s3-stop: ## Stop the local S3 server
 	hack/s3-server.sh stop
 
-.PHONY: help setup images base-images test test-python test-rust test-elixir test-contract e2e-cluster \
+.PHONY: help setup images base-images test test-python test-rust test-elixir test-contract e2e-cluster template-start \
 	test-dags test-template test-integration test-e2e lint lint-python lint-rust lint-elixir kind-up kind-down kind-load \
 	kind-node-image s3-start s3-stop bench bench-pods demo deploy airflow-ui airflow-dags new-command \
 	new-pipeline new-provider
