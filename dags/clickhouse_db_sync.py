@@ -28,7 +28,7 @@ Connections are Kubernetes Secrets named by the Params `source` and `destination
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from airflow.sdk import DAG, Param, task
@@ -75,7 +75,8 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     tags=["polyetl", "clickhouse"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    # Retried twice, after the platform's delay (airflow.cfg default_task_retry_delay).
+    default_args={"retries": 2},
     params={
         "source": Param(
             "clickhouse-source", type="string", minLength=1, title="Source connection (Secret name)"

@@ -27,7 +27,7 @@ file. Every run is idempotent: the same inputs give the same end state.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from airflow.sdk import DAG, Asset, Param, task, task_group
@@ -58,7 +58,8 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     tags=["polyetl", "s3", "clickhouse"],
-    default_args={"retries": 2, "retry_delay": timedelta(seconds=30)},
+    # Retried twice, after the platform's delay (airflow.cfg default_task_retry_delay).
+    default_args={"retries": 2},
     params={
         "bucket": Param("polyetl", type="string", pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"),
         "providers": Param(
