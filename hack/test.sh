@@ -65,7 +65,7 @@ bg_start() {
   mkdir -p "$BG_DIR"
   rm -f "$BG_DIR/$job.rc"
   # shellcheck disable=SC2016 # $1, $2 and $@ expand in the background shell
-  nohup bash -c 'rc=0; "${@:3}" || rc=$?; echo "$rc" >"$1/$2.rc"' _ "$BG_DIR" "$job" "$@" \
+  POLYETL_BG_JOB="$job" nohup bash -c 'rc=0; "${@:3}" || rc=$?; echo "$rc" >"$1/$2.rc"' _ "$BG_DIR" "$job" "$@" \
     >"$BG_DIR/$job.log" 2>&1 </dev/null &
   echo $! >"$BG_DIR/$job.pid"
   log "$job: started in the background (log: $BG_DIR/$job.log)"
@@ -112,10 +112,11 @@ template_start() {
 }
 
 # A background run to wait for: one still running, or, under `make test`, the one it started
-# (a finished run left by an earlier, interrupted `make test` is not this run's result).
+# (a finished run left by an earlier, interrupted `make test` is not this run's result); never
+# the background run itself (bg_start names its job in POLYETL_BG_JOB).
 template_started() {
   local pid
-  [[ -f "$BG_DIR/template.pid" ]] || return 1
+  [[ "${POLYETL_BG_JOB:-}" != template && -f "$BG_DIR/template.pid" ]] || return 1
   pid="$(cat "$BG_DIR/template.pid")"
   kill -0 "$pid" 2>/dev/null || [[ -n "${POLYETL_TEMPLATE_BACKGROUND:-}" ]]
 }
@@ -139,7 +140,7 @@ main() {
       if template_started; then
         phase "template: waiting for the background run" template_wait
       else
-        rm -f "$BG_DIR/template.pid"
+        [[ "${POLYETL_BG_JOB:-}" == template ]] || rm -f "$BG_DIR/template.pid" # a stale one
         phase "test: template" template_tests
       fi
       ;;
